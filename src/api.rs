@@ -1,0 +1,439 @@
+//! The `CrossAccountApi` custom resource: spec, status and the CRD generated from them.
+//!
+//! Everything a user can get wrong that the API server can judge is refused at `kubectl apply`
+//! here, with schema patterns, bounds and CEL rules that name the field. What only AWS can
+//! judge is left to the controller.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of the CRD.
+pub const GROUP: &str = "apigw.crossaccount.io";
+/// Finalizer that guards the AWS clean-up.
+pub const FINALIZER: &str = "apigw.crossaccount.io/cleanup";
+/// Tag key naming the owning object as `<namespace>/<name>`.
+pub const OWNER_TAG: &str = "apigw.crossaccount.io/owner";
+/// Tag key holding the owning object's `metadata.uid`.
+pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
+
+/// A private REST API in a provider account served to the internet through a regional REST API
+/// in a consumer account, over an NLB and a VPC link.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "apigw.crossaccount.io",
+    version = "v1alpha1",
+    kind = "CrossAccountApi",
+    plural = "crossaccountapis",
+    shortname = "xapi",
+    namespaced,
+    status = "CrossAccountApiStatus",
+    derive = "PartialEq",
+    doc = "Serves a private API Gateway REST API of a provider account to the internet through a regional REST API of a consumer account (execute-api VPC endpoint, NLB, VPC link).",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Invoke URL", type_ = "string", json_path = ".status.consumer.invokeUrl"),
+    printcolumn(name = "VPC Link", type_ = "string", json_path = ".status.consumer.vpcLinkId"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!(self.provider.vpcId == self.consumer.vpcId && self.provider.region == self.consumer.region && (has(self.provider.roleArn) ? self.provider.roleArn.split(':')[4] : 'own') == (has(self.consumer.roleArn) ? self.consumer.roleArn.split(':')[4] : 'own'))",
+        "message": "spec.consumer.vpcId: the consumer VPC may not be the provider VPC of the same account",
+        "fieldPath": ".consumer.vpcId",
+    }
+]))]
+pub struct CrossAccountApiSpec {
+    /// The provider account (account B): hosts the private REST API and the execute-api VPC endpoint.
+    pub provider: ProviderSpec,
+    /// The consumer account (account A): the public, regional edge with the NLB and the VPC link.
+    pub consumer: ConsumerSpec,
+    /// What happens to the AWS resources the operator created when this object is deleted:
+    /// `Delete` (default) removes them in reverse order; `Retain` leaves them in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The provider side: endpoint, security group and private API.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.allowedCidrs) || has(self.securityGroupIds)",
+        "message": "spec.provider: allowedCidrs or securityGroupIds must be given (who may reach the endpoint on TCP 443)",
+    },
+    {
+        "rule": "!has(oldSelf.vpcEndpointId) || (has(self.vpcEndpointId) && self.vpcEndpointId == oldSelf.vpcEndpointId)",
+        "message": "spec.provider.vpcEndpointId is immutable once set",
+        "fieldPath": ".vpcEndpointId",
+    },
+    {
+        "rule": "has(oldSelf.vpcEndpointId) || !has(self.vpcEndpointId)",
+        "message": "spec.provider.vpcEndpointId cannot be added after creation: the operator already owns an endpoint",
+        "fieldPath": ".vpcEndpointId",
+    },
+    {
+        "rule": "(has(self.securityGroupIds) && size(self.securityGroupIds) > 0) == (has(oldSelf.securityGroupIds) && size(oldSelf.securityGroupIds) > 0)",
+        "message": "spec.provider.securityGroupIds cannot be added or removed after creation (an endpoint keeps the groups it was made with); list other groups instead",
+        "fieldPath": ".securityGroupIds",
+    }
+]))]
+pub struct ProviderSpec {
+    /// AWS region of the provider account, e.g. `us-east-1`. Immutable.
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.provider.region is immutable"}]))]
+    pub region: String,
+    /// IAM role to assume in the provider account. Absent: the operator's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"), length(max = 2048))]
+    pub role_arn: Option<String>,
+    /// External id passed to `sts:AssumeRole` for `roleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    pub external_id: Option<String>,
+    /// VPC of the execute-api endpoint (`vpc-…`). Immutable.
+    #[schemars(regex(pattern = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.provider.vpcId is immutable"}]))]
+    pub vpc_id: String,
+    /// Subnets of the endpoint: one endpoint network interface (ENI) per subnet, 1 to 6, no duplicates.
+    #[schemars(length(min = 1, max = 6), inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub subnet_ids: Vec<String>,
+    /// CIDRs allowed to reach the endpoint on TCP 443 (the consumer VPC), used for the security
+    /// group the operator creates when `securityGroupIds` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 50), inner(length(max = 43)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-validations" = [
+        {"rule": "self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)", "message": "spec.provider.allowedCidrs must hold IPv4 CIDRs such as 10.1.0.0/16"}
+    ]))]
+    pub allowed_cidrs: Option<Vec<String>>,
+    /// Security groups for the endpoint (`sg-…`). Absent: the operator creates and owns one built
+    /// from `allowedCidrs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 5), inner(regex(pattern = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub security_group_ids: Option<Vec<String>>,
+    /// Adopt this existing execute-api Interface endpoint (`vpce-…`) instead of creating one.
+    /// Adopted endpoints are never deleted. Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^vpce-([0-9a-f]{8}|[0-9a-f]{17})$"))]
+    pub vpc_endpoint_id: Option<String>,
+    /// Enable private DNS on a created endpoint. Default false: private DNS on an execute-api
+    /// endpoint takes over *.execute-api DNS for the whole provider VPC, and the chain does not need it.
+    #[serde(default)]
+    pub private_dns_enabled: bool,
+    /// The private REST API: adopted by `id`, or created.
+    pub private_api: PrivateApiSpec,
+}
+
+/// The private REST API in the provider account.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.id) == has(oldSelf.id) && (!has(self.id) || self.id == oldSelf.id)",
+        "message": "spec.provider.privateApi.id is immutable: adopt another API with a new object",
+        "fieldPath": ".id",
+    },
+    {
+        "rule": "!(has(self.id) && has(self.name))",
+        "message": "spec.provider.privateApi.name is only for a created API; an adopted API (id) keeps its own name",
+        "fieldPath": ".name",
+    }
+]))]
+pub struct PrivateApiSpec {
+    /// Adopt this existing private REST API (its 10-character id). Absent: the operator creates
+    /// one. Adopted APIs are never deleted. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]{10}$"))]
+    pub id: Option<String>,
+    /// Name of a created API. Default `<namespace>-<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$"))]
+    pub name: Option<String>,
+    /// Stage the API is deployed to (letters, digits, `_`; at most 128).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,128}$"))]
+    pub stage_name: String,
+}
+
+/// The consumer side: NLB, VPC link and the regional REST API.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerSpec {
+    /// AWS region of the consumer account, e.g. `us-east-1`. Immutable.
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.consumer.region is immutable"}]))]
+    pub region: String,
+    /// IAM role to assume in the consumer account. Absent: the operator's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"), length(max = 2048))]
+    pub role_arn: Option<String>,
+    /// External id passed to `sts:AssumeRole` for `roleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    pub external_id: Option<String>,
+    /// VPC of the internal NLB (`vpc-…`); it must route to the provider endpoint's IPs. Immutable.
+    #[schemars(regex(pattern = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.consumer.vpcId is immutable"}]))]
+    pub vpc_id: String,
+    /// Subnets of the internal NLB, 1 to 6, no duplicates. Immutable (an NLB cannot leave a subnet).
+    #[schemars(length(min = 1, max = 6), inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-validations" = [
+        {"rule": "self == oldSelf", "message": "spec.consumer.subnetIds is immutable: an NLB cannot leave its subnets"}
+    ]))]
+    pub subnet_ids: Vec<String>,
+    /// The public, regional REST API.
+    pub regional_api: RegionalApiSpec,
+}
+
+/// The regional REST API in the consumer account.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionalApiSpec {
+    /// Name of the regional API. Default `<namespace>-<name>-edge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$"))]
+    pub name: Option<String>,
+    /// Stage the API is deployed to (letters, digits, `_`; at most 128).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,128}$"))]
+    pub stage_name: String,
+    /// A Lambda authorizer on the proxy methods. Absent: the methods are open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<AuthorizerSpec>,
+}
+
+/// A Lambda authorizer (CUSTOM authorization) on `ANY /` and `ANY /{proxy+}`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerSpec {
+    /// ARN of the authorizer Lambda function (same region as the consumer).
+    #[schemars(regex(
+        pattern = r"^arn:aws(-[a-z]+)*:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+    ))]
+    pub lambda_arn: String,
+    /// `TOKEN` (default: the identity is one header) or `REQUEST` (headers, query, context).
+    #[serde(default, rename = "type")]
+    pub type_: AuthorizerType,
+    /// Where the identity comes from. Default `method.request.header.Authorization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(method\.request\.(header|querystring|multivalueheader|multivaluequerystring)\.|stageVariables\.|context\.)[A-Za-z0-9._$-]+(,\s*(method\.request\.(header|querystring|multivalueheader|multivaluequerystring)\.|stageVariables\.|context\.)[A-Za-z0-9._$-]+)*$"
+    ))]
+    pub identity_source: Option<String>,
+    /// How long API Gateway caches the authorizer's answer, 0 to 3600 seconds. Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub result_ttl_seconds: Option<i32>,
+}
+
+/// Lambda authorizer type.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AuthorizerType {
+    /// The identity is a single token from `identitySource`.
+    #[default]
+    #[serde(rename = "TOKEN")]
+    Token,
+    /// The authorizer receives the request's headers, query string and context.
+    #[serde(rename = "REQUEST")]
+    Request,
+}
+
+/// What happens to created AWS resources when the object is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete what the operator created, in reverse order.
+    #[default]
+    Delete,
+    /// Keep everything; only the finalizer is removed.
+    Retain,
+}
+
+/// Observed state: every id, IP and URL, and one condition per step.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossAccountApiStatus {
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and one condition per step: EndpointReady, PrivateApiReady, LoadBalancerReady,
+    /// VpcLinkReady, RegionalApiReady.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Provider-side ids and addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderStatus>,
+    /// Consumer-side ids, targets and URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerStatus>,
+}
+
+/// Provider-side observed state.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    /// The execute-api Interface endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_id: Option<String>,
+    /// The security group the operator owns (absent when `securityGroupIds` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_id: Option<String>,
+    /// Private IPv4 addresses of the endpoint's network interfaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_ips: Vec<String>,
+    /// The private REST API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_api_id: Option<String>,
+    /// `https://<id>.execute-api.<region>.amazonaws.com/<stage>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_api_invoke_url: Option<String>,
+    /// Deployment of the private API's stage that the operator made for its current configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentStatus>,
+}
+
+/// Consumer-side observed state.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    /// The IP target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// The internal Network Load Balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_arn: Option<String>,
+    /// DNS name of the NLB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_dns_name: Option<String>,
+    /// The TCP 443 listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_arn: Option<String>,
+    /// What the target group holds, with DescribeTargetHealth's view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetStatus>,
+    /// The REST VPC link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_link_id: Option<String>,
+    /// PENDING, AVAILABLE, DELETING or FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_link_status: Option<String>,
+    /// The regional REST API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regional_api_id: Option<String>,
+    /// The public URL: `https://<id>.execute-api.<region>.amazonaws.com/<stage>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoke_url: Option<String>,
+    /// Deployment of the regional API's stage that the operator made for its current configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentStatus>,
+}
+
+/// One registered target of the NLB's target group.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetStatus {
+    /// Target IP address (an endpoint ENI).
+    pub ip: String,
+    /// `all` for an address outside the consumer VPC, else the zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// initial, healthy, unhealthy, unused, draining or unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
+
+/// The deployment the operator last made on a stage, and the configuration hash it was made for.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    /// Deployment id.
+    pub id: String,
+    /// Hash of the API's effective configuration at that deployment.
+    pub config_hash: String,
+}
+
+/// Every condition type the controller sets, `Ready` first.
+pub const CONDITION_TYPES: [&str; 6] = [
+    "Ready",
+    "EndpointReady",
+    "PrivateApiReady",
+    "LoadBalancerReady",
+    "VpcLinkReady",
+    "RegionalApiReady",
+];
+
+impl CrossAccountApi {
+    /// `<namespace>/<name>`, the value of the owner tag.
+    pub fn owner_ref(&self) -> String {
+        format!(
+            "{}/{}",
+            self.metadata.namespace.as_deref().unwrap_or_default(),
+            self.metadata.name.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// Name of a created private API: `privateApi.name` or `<namespace>-<name>`.
+    pub fn private_api_name(&self) -> String {
+        self.spec.provider.private_api.name.clone().unwrap_or_else(|| self.owner_ref().replace('/', "-"))
+    }
+
+    /// Name of the regional API: `regionalApi.name` or `<namespace>-<name>-edge`.
+    pub fn regional_api_name(&self) -> String {
+        self.spec
+            .consumer
+            .regional_api
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-edge", self.owner_ref().replace('/', "-")))
+    }
+}
+
+/// The CRD as YAML: what `cross-account-api-operator crd` prints and `crds/` holds.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&CrossAccountApi::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_has_names_columns_and_status_subresource() {
+        use kube::CustomResourceExt;
+        let crd = CrossAccountApi::crd();
+        assert_eq!(crd.spec.group, GROUP);
+        assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["xapi".to_string()][..]));
+        let version = &crd.spec.versions[0];
+        assert_eq!(version.name, "v1alpha1");
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .as_ref()
+            .map(|c| c.iter().map(|c| c.name.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(columns, ["Ready", "Reason", "Invoke URL", "VPC Link", "Age"]);
+        assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    }
+
+    #[test]
+    fn default_names_follow_namespace_and_name() {
+        let mut obj: CrossAccountApi = serde_yaml::from_str(
+            r#"
+apiVersion: apigw.crossaccount.io/v1alpha1
+kind: CrossAccountApi
+metadata: {name: orders, namespace: team-a}
+spec:
+  provider: {region: us-east-1, vpcId: vpc-0123abcd, subnetIds: [subnet-0123abcd], allowedCidrs: [10.1.0.0/16], privateApi: {stageName: prod}}
+  consumer: {region: us-east-1, vpcId: vpc-4567abcd, subnetIds: [subnet-4567abcd], regionalApi: {stageName: prod}}
+"#,
+        )
+        .expect("fixture parses");
+        assert_eq!(obj.private_api_name(), "team-a-orders");
+        assert_eq!(obj.regional_api_name(), "team-a-orders-edge");
+        assert_eq!(obj.spec.deletion_policy, DeletionPolicy::Delete);
+        obj.spec.consumer.regional_api.name = Some("edge".into());
+        assert_eq!(obj.regional_api_name(), "edge");
+    }
+}

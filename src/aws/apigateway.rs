@@ -1,0 +1,618 @@
+//! API Gateway (REST, v1): the private and regional REST APIs, their resources, methods,
+//! integrations, authorizer, stages and deployments, and the REST VPC link.
+//!
+//! Every call first takes a permit from the account's [`ApiGatewayLimiter`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_sdk_apigateway::Client;
+use aws_sdk_apigateway::types::{
+    AuthorizerType, ConnectionType, EndpointConfiguration, EndpointType, IntegrationType, Op,
+    PatchOperation,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tracing::instrument;
+
+use super::{ApiGatewayLimiter, Ownership};
+use crate::api::UID_TAG;
+use crate::error::{Error, Result};
+
+/// A REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestApi {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The resource policy as stored (escaped JSON), if any.
+    pub policy: Option<String>,
+    /// Endpoint types (PRIVATE, REGIONAL, EDGE).
+    pub endpoint_types: Vec<String>,
+    /// VPC endpoints associated with a private API.
+    pub vpc_endpoint_ids: Vec<String>,
+    /// Tags.
+    pub tags: HashMap<String, String>,
+}
+
+/// A resource (path) with its methods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    /// Id.
+    pub id: String,
+    /// Full path, e.g. `/{proxy+}`.
+    pub path: String,
+    /// HTTP methods set up on it.
+    pub methods: Vec<String>,
+}
+
+/// A method's authorization and parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Method {
+    /// NONE, CUSTOM, AWS_IAM, COGNITO_USER_POOLS.
+    pub authorization_type: String,
+    /// Authorizer id for CUSTOM.
+    pub authorizer_id: Option<String>,
+    /// Request parameters (`method.request.path.proxy` → required).
+    pub request_parameters: HashMap<String, bool>,
+}
+
+/// An integration as the controller compares it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Integration {
+    /// HTTP_PROXY, MOCK, …
+    pub kind: String,
+    /// Backend HTTP method.
+    pub http_method: Option<String>,
+    /// Backend URI.
+    pub uri: Option<String>,
+    /// INTERNET or VPC_LINK.
+    pub connection_type: Option<String>,
+    /// VPC link id.
+    pub connection_id: Option<String>,
+    /// Request parameter mappings.
+    pub request_parameters: HashMap<String, String>,
+}
+
+/// A Lambda authorizer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Authorizer {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// TOKEN or REQUEST.
+    pub kind: String,
+    /// `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations`.
+    pub uri: String,
+    /// Identity source.
+    pub identity_source: String,
+    /// Cache TTL.
+    pub ttl_seconds: i32,
+}
+
+/// A REST VPC link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VpcLink {
+    /// Id.
+    pub id: String,
+    /// PENDING, AVAILABLE, DELETING, FAILED.
+    pub status: String,
+    /// AWS's explanation, e.g. why it FAILED.
+    pub status_message: Option<String>,
+    /// NLB ARNs.
+    pub target_arns: Vec<String>,
+}
+
+/// API Gateway client of one account and region.
+#[derive(Clone, Debug)]
+pub struct ApiGateway {
+    client: Client,
+    account: String,
+    region: String,
+    limiter: Arc<ApiGatewayLimiter>,
+}
+
+fn patch(op: Op, path: &str, value: Option<String>) -> PatchOperation {
+    PatchOperation::builder().op(op).path(path).set_value(value).build()
+}
+
+/// A `replace` patch operation.
+pub fn replace(path: &str, value: impl Into<String>) -> PatchOperation {
+    patch(Op::Replace, path, Some(value.into()))
+}
+
+/// An `add` patch operation.
+pub fn add(path: &str, value: impl Into<String>) -> PatchOperation {
+    patch(Op::Add, path, Some(value.into()))
+}
+
+/// A `remove` patch operation.
+pub fn remove(path: &str, value: Option<String>) -> PatchOperation {
+    patch(Op::Remove, path, value)
+}
+
+fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("NotFoundException")
+}
+
+fn rest_api_from(
+    id: Option<&str>,
+    name: Option<&str>,
+    policy: Option<&str>,
+    endpoint: Option<&EndpointConfiguration>,
+    tags: Option<&HashMap<String, String>>,
+) -> Option<RestApi> {
+    Some(RestApi {
+        id: id?.to_string(),
+        name: name.unwrap_or_default().to_string(),
+        policy: policy.map(str::to_string),
+        endpoint_types: endpoint.map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect()).unwrap_or_default(),
+        vpc_endpoint_ids: endpoint.map(|e| e.vpc_endpoint_ids().to_vec()).unwrap_or_default(),
+        tags: tags.cloned().unwrap_or_default(),
+    })
+}
+
+impl ApiGateway {
+    pub(crate) fn new(client: Client, account: String, region: String, limiter: Arc<ApiGatewayLimiter>) -> Self {
+        ApiGateway { client, account, region, limiter }
+    }
+
+    /// Region of this client.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    async fn call<T, E, R>(&self, op: &'static str, fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>) -> Result<T>
+    where
+        E: ProvideErrorMetadata + std::fmt::Debug,
+        R: std::fmt::Debug,
+    {
+        self.limiter.acquire(op).await;
+        fut.await.map_err(|e| Error::aws(op, &self.account, e))
+    }
+
+    async fn find<T, E, R>(&self, op: &'static str, fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>) -> Result<Option<T>>
+    where
+        E: ProvideErrorMetadata + std::fmt::Debug,
+        R: std::fmt::Debug,
+    {
+        self.limiter.acquire(op).await;
+        match fut.await {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(Error::aws(op, &self.account, e)),
+        }
+    }
+
+    fn unexpected(&self, operation: &'static str, detail: &str) -> Error {
+        Error::Unexpected { operation, account: self.account.clone(), detail: detail.into() }
+    }
+
+    // ----- REST APIs -------------------------------------------------------------------------
+
+    /// The REST API with this id, `None` if it does not exist.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApi"))]
+    pub async fn get_rest_api(&self, id: &str) -> Result<Option<RestApi>> {
+        let out = self.find("GetRestApi", self.client.get_rest_api().rest_api_id(id).send()).await?;
+        Ok(out.and_then(|a| rest_api_from(a.id(), a.name(), a.policy(), a.endpoint_configuration(), a.tags())))
+    }
+
+    /// The REST API tagged with this uid whose endpoint type is `endpoint_type`, if any.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
+    pub async fn find_rest_api_by_uid(&self, uid: &str, endpoint_type: &str) -> Result<Option<RestApi>> {
+        let mut position = None;
+        loop {
+            let out = self
+                .call("GetRestApis", self.client.get_rest_apis().limit(500).set_position(position).send())
+                .await?;
+            let found = out
+                .items()
+                .iter()
+                .filter_map(|a| rest_api_from(a.id(), a.name(), a.policy(), a.endpoint_configuration(), a.tags()))
+                .find(|a| {
+                    a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
+                        && a.endpoint_types.iter().any(|t| t == endpoint_type)
+                });
+            if found.is_some() {
+                return Ok(found);
+            }
+            match out.position() {
+                Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Creates a REST API: PRIVATE (with its VPC endpoints and policy) or REGIONAL.
+    #[instrument(skip(self, policy, owner), fields(account = %self.account, service = "apigateway", operation = "CreateRestApi"))]
+    pub async fn create_rest_api(
+        &self,
+        name: &str,
+        endpoint_type: &str,
+        vpc_endpoint_ids: &[String],
+        policy: Option<String>,
+        owner: &Ownership,
+    ) -> Result<RestApi> {
+        let kind = EndpointType::from(endpoint_type);
+        let endpoint = EndpointConfiguration::builder()
+            .types(kind)
+            .set_vpc_endpoint_ids((!vpc_endpoint_ids.is_empty()).then(|| vpc_endpoint_ids.to_vec()))
+            .build();
+        let tags: HashMap<String, String> = owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let out = self
+            .call(
+                "CreateRestApi",
+                self.client
+                    .create_rest_api()
+                    .name(name)
+                    .description(format!("Managed by cross-account-api-operator for {}", owner.owner))
+                    .endpoint_configuration(endpoint)
+                    .set_policy(policy)
+                    .set_tags(Some(tags))
+                    .send(),
+            )
+            .await?;
+        rest_api_from(out.id(), out.name(), out.policy(), out.endpoint_configuration(), out.tags())
+            .ok_or_else(|| self.unexpected("CreateRestApi", "no id in the answer"))
+    }
+
+    /// Applies patch operations to a REST API.
+    #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateRestApi"))]
+    pub async fn update_rest_api(&self, id: &str, ops: Vec<PatchOperation>) -> Result<()> {
+        self.call("UpdateRestApi", self.client.update_rest_api().rest_api_id(id).set_patch_operations(Some(ops)).send())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a REST API; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteRestApi"))]
+    pub async fn delete_rest_api(&self, id: &str) -> Result<()> {
+        self.find("DeleteRestApi", self.client.delete_rest_api().rest_api_id(id).send()).await?;
+        Ok(())
+    }
+
+    // ----- resources, methods, integrations --------------------------------------------------
+
+    /// Every resource of an API with its methods.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetResources"))]
+    pub async fn resources(&self, api_id: &str) -> Result<Vec<Resource>> {
+        let out = self.call("GetResources", self.client.get_resources().rest_api_id(api_id).limit(500).send()).await?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|r| {
+                let mut methods: Vec<String> =
+                    r.resource_methods().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                methods.sort();
+                Some(Resource { id: r.id()?.to_string(), path: r.path()?.to_string(), methods })
+            })
+            .collect())
+    }
+
+    /// Creates a child resource.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "CreateResource"))]
+    pub async fn create_resource(&self, api_id: &str, parent_id: &str, path_part: &str) -> Result<String> {
+        let out = self
+            .call(
+                "CreateResource",
+                self.client.create_resource().rest_api_id(api_id).parent_id(parent_id).path_part(path_part).send(),
+            )
+            .await?;
+        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateResource", "no id in the answer"))
+    }
+
+    /// A method, `None` if it is not set up.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
+    pub async fn get_method(&self, api_id: &str, resource_id: &str, http_method: &str) -> Result<Option<Method>> {
+        let out = self
+            .find(
+                "GetMethod",
+                self.client.get_method().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send(),
+            )
+            .await?;
+        Ok(out.map(|m| Method {
+            authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
+            authorizer_id: m.authorizer_id().map(str::to_string),
+            request_parameters: m.request_parameters().cloned().unwrap_or_default(),
+        }))
+    }
+
+    /// Sets up a method.
+    #[instrument(skip(self, method), fields(account = %self.account, service = "apigateway", operation = "PutMethod"))]
+    pub async fn put_method(&self, api_id: &str, resource_id: &str, http_method: &str, method: &Method) -> Result<()> {
+        self.call(
+            "PutMethod",
+            self.client
+                .put_method()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .authorization_type(&method.authorization_type)
+                .set_authorizer_id(method.authorizer_id.clone())
+                .set_request_parameters((!method.request_parameters.is_empty()).then(|| method.request_parameters.clone()))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Applies patch operations to a method.
+    #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateMethod"))]
+    pub async fn update_method(&self, api_id: &str, resource_id: &str, http_method: &str, ops: Vec<PatchOperation>) -> Result<()> {
+        self.call(
+            "UpdateMethod",
+            self.client
+                .update_method()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .set_patch_operations(Some(ops))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// An integration, `None` if there is none.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetIntegration"))]
+    pub async fn get_integration(&self, api_id: &str, resource_id: &str, http_method: &str) -> Result<Option<Integration>> {
+        let out = self
+            .find(
+                "GetIntegration",
+                self.client.get_integration().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send(),
+            )
+            .await?;
+        Ok(out.map(|i| Integration {
+            kind: i.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            http_method: i.http_method().map(str::to_string),
+            uri: i.uri().map(str::to_string),
+            connection_type: i.connection_type().map(|c| c.as_str().to_string()),
+            connection_id: i.connection_id().map(str::to_string),
+            request_parameters: i.request_parameters().cloned().unwrap_or_default(),
+        }))
+    }
+
+    /// Sets (or replaces) an HTTP_PROXY integration over a VPC link.
+    #[instrument(skip(self, integration), fields(account = %self.account, service = "apigateway", operation = "PutIntegration"))]
+    pub async fn put_vpc_link_integration(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        integration: &Integration,
+    ) -> Result<()> {
+        self.call(
+            "PutIntegration",
+            self.client
+                .put_integration()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .r#type(IntegrationType::HttpProxy)
+                .set_integration_http_method(integration.http_method.clone())
+                .set_uri(integration.uri.clone())
+                .connection_type(ConnectionType::VpcLink)
+                .set_connection_id(integration.connection_id.clone())
+                .set_request_parameters(Some(integration.request_parameters.clone()))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets up a MOCK integration answering 200 with `body` (for `GET /health`).
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "PutIntegration"))]
+    pub async fn put_mock_integration(&self, api_id: &str, resource_id: &str, http_method: &str, body: &str) -> Result<()> {
+        self.call(
+            "PutIntegration",
+            self.client
+                .put_integration()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .r#type(IntegrationType::Mock)
+                .request_templates("application/json", r#"{"statusCode": 200}"#)
+                .send(),
+        )
+        .await?;
+        self.call(
+            "PutMethodResponse",
+            self.client
+                .put_method_response()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .status_code("200")
+                .send(),
+        )
+        .await?;
+        self.call(
+            "PutIntegrationResponse",
+            self.client
+                .put_integration_response()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .status_code("200")
+                .response_templates("application/json", body)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    // ----- authorizers -----------------------------------------------------------------------
+
+    /// Every authorizer of an API.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetAuthorizers"))]
+    pub async fn authorizers(&self, api_id: &str) -> Result<Vec<Authorizer>> {
+        let out = self.call("GetAuthorizers", self.client.get_authorizers().rest_api_id(api_id).limit(500).send()).await?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|a| {
+                Some(Authorizer {
+                    id: a.id()?.to_string(),
+                    name: a.name().unwrap_or_default().to_string(),
+                    kind: a.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    uri: a.authorizer_uri().unwrap_or_default().to_string(),
+                    identity_source: a.identity_source().unwrap_or_default().to_string(),
+                    ttl_seconds: a.authorizer_result_ttl_in_seconds().unwrap_or(300),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates a Lambda authorizer and returns its id.
+    #[instrument(skip(self, wanted), fields(account = %self.account, service = "apigateway", operation = "CreateAuthorizer"))]
+    pub async fn create_authorizer(&self, api_id: &str, wanted: &Authorizer) -> Result<String> {
+        let out = self
+            .call(
+                "CreateAuthorizer",
+                self.client
+                    .create_authorizer()
+                    .rest_api_id(api_id)
+                    .name(&wanted.name)
+                    .r#type(AuthorizerType::from(wanted.kind.as_str()))
+                    .authorizer_uri(&wanted.uri)
+                    .identity_source(&wanted.identity_source)
+                    .authorizer_result_ttl_in_seconds(wanted.ttl_seconds)
+                    .send(),
+            )
+            .await?;
+        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateAuthorizer", "no id in the answer"))
+    }
+
+    /// Applies patch operations to an authorizer.
+    #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateAuthorizer"))]
+    pub async fn update_authorizer(&self, api_id: &str, id: &str, ops: Vec<PatchOperation>) -> Result<()> {
+        self.call(
+            "UpdateAuthorizer",
+            self.client.update_authorizer().rest_api_id(api_id).authorizer_id(id).set_patch_operations(Some(ops)).send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes an authorizer; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteAuthorizer"))]
+    pub async fn delete_authorizer(&self, api_id: &str, id: &str) -> Result<()> {
+        self.find("DeleteAuthorizer", self.client.delete_authorizer().rest_api_id(api_id).authorizer_id(id).send())
+            .await?;
+        Ok(())
+    }
+
+    // ----- stages and deployments ------------------------------------------------------------
+
+    /// Deployment id of a stage; `Ok(None)` when the stage does not exist.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStage"))]
+    pub async fn stage_deployment(&self, api_id: &str, stage: &str) -> Result<Option<String>> {
+        let out = self.find("GetStage", self.client.get_stage().rest_api_id(api_id).stage_name(stage).send()).await?;
+        Ok(out.map(|s| s.deployment_id().unwrap_or_default().to_string()))
+    }
+
+    /// Names of every stage of an API.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStages"))]
+    pub async fn stage_names(&self, api_id: &str) -> Result<Vec<String>> {
+        let out = self.call("GetStages", self.client.get_stages().rest_api_id(api_id).send()).await?;
+        Ok(out.item().iter().filter_map(|s| s.stage_name().map(str::to_string)).collect())
+    }
+
+    /// Deletes a stage; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteStage"))]
+    pub async fn delete_stage(&self, api_id: &str, stage: &str) -> Result<()> {
+        self.find("DeleteStage", self.client.delete_stage().rest_api_id(api_id).stage_name(stage).send()).await?;
+        Ok(())
+    }
+
+    /// Deploys the API as it stands to `stage` (creating the stage if needed); returns the
+    /// deployment id.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "CreateDeployment"))]
+    pub async fn deploy(&self, api_id: &str, stage: &str, description: &str) -> Result<String> {
+        let out = self
+            .call(
+                "CreateDeployment",
+                self.client.create_deployment().rest_api_id(api_id).stage_name(stage).description(description).send(),
+            )
+            .await?;
+        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateDeployment", "no id in the answer"))
+    }
+
+    // ----- VPC links -------------------------------------------------------------------------
+
+    /// A VPC link, `None` if it does not exist.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLink"))]
+    pub async fn get_vpc_link(&self, id: &str) -> Result<Option<VpcLink>> {
+        let out = self.find("GetVpcLink", self.client.get_vpc_link().vpc_link_id(id).send()).await?;
+        Ok(out.and_then(|l| {
+            Some(VpcLink {
+                id: l.id()?.to_string(),
+                status: l.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status_message: l.status_message().map(str::to_string),
+                target_arns: l.target_arns().to_vec(),
+            })
+        }))
+    }
+
+    /// The VPC link tagged with this uid, if any.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]
+    pub async fn find_vpc_link_by_uid(&self, uid: &str) -> Result<Option<VpcLink>> {
+        let mut position = None;
+        loop {
+            let out = self
+                .call("GetVpcLinks", self.client.get_vpc_links().limit(500).set_position(position).send())
+                .await?;
+            let found = out.items().iter().find_map(|l| {
+                let tagged = l.tags().and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid);
+                tagged.then(|| VpcLink {
+                    id: l.id().unwrap_or_default().to_string(),
+                    status: l.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    status_message: l.status_message().map(str::to_string),
+                    target_arns: l.target_arns().to_vec(),
+                })
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+            match out.position() {
+                Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Creates a REST VPC link to an NLB.
+    #[instrument(skip(self, owner), fields(account = %self.account, service = "apigateway", operation = "CreateVpcLink"))]
+    pub async fn create_vpc_link(&self, name: &str, nlb_arn: &str, owner: &Ownership) -> Result<VpcLink> {
+        let tags: HashMap<String, String> = owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let out = self
+            .call(
+                "CreateVpcLink",
+                self.client
+                    .create_vpc_link()
+                    .name(name)
+                    .description(format!("Managed by cross-account-api-operator for {}", owner.owner))
+                    .target_arns(nlb_arn)
+                    .set_tags(Some(tags))
+                    .send(),
+            )
+            .await?;
+        Ok(VpcLink {
+            id: out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateVpcLink", "no id in the answer"))?,
+            status: out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status_message: out.status_message().map(str::to_string),
+            target_arns: out.target_arns().to_vec(),
+        })
+    }
+
+    /// Deletes a VPC link; one already gone counts as deleted. "is referenced in" (an
+    /// integration still uses it) comes back as an in-use error.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteVpcLink"))]
+    pub async fn delete_vpc_link(&self, id: &str) -> Result<()> {
+        self.find("DeleteVpcLink", self.client.delete_vpc_link().vpc_link_id(id).send()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,386 @@
+//! ELBv2: the internal NLB, its IP target group and the TCP 443 listener.
+
+use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
+    TargetDescription, TargetTypeEnum,
+};
+use tracing::instrument;
+
+use super::Ownership;
+use crate::api::UID_TAG;
+use crate::error::{Error, Result};
+
+/// A target group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetGroup {
+    /// ARN.
+    pub arn: String,
+    /// VPC.
+    pub vpc_id: String,
+}
+
+/// A registered target and its health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// IP address.
+    pub ip: String,
+    /// `all`, a zone, or `None` (AWS picked the zone from the subnet).
+    pub availability_zone: Option<String>,
+    /// initial, healthy, unhealthy, unused, draining, unavailable.
+    pub health: String,
+}
+
+/// A Network Load Balancer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBalancer {
+    /// ARN.
+    pub arn: String,
+    /// DNS name.
+    pub dns_name: String,
+    /// provisioning, active, active_impaired, failed.
+    pub state: String,
+    /// Reason given with the state, if any.
+    pub state_reason: Option<String>,
+}
+
+/// A listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// ARN.
+    pub arn: String,
+    /// Port.
+    pub port: i32,
+    /// Target group of the forward default action.
+    pub target_group_arn: Option<String>,
+}
+
+/// ELBv2 client of one account and region.
+#[derive(Clone, Debug)]
+pub struct Elbv2 {
+    client: Client,
+    account: String,
+}
+
+fn tags(owner: &Ownership) -> Vec<Tag> {
+    owner.tags().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn code_of<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code())
+}
+
+fn is_not_found<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    code_of(err).is_some_and(|c| c.ends_with("NotFound"))
+}
+
+impl Elbv2 {
+    pub(crate) fn new(client: Client, account: String) -> Self {
+        Elbv2 { client, account }
+    }
+
+    fn err<E, R>(&self, op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug,
+        R: std::fmt::Debug,
+    {
+        move |e| Error::aws(op, &self.account, e)
+    }
+
+    /// The uid tag of a resource, `None` when it has none.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTags"))]
+    pub async fn uid_tag(&self, arn: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .describe_tags()
+            .resource_arns(arn)
+            .send()
+            .await
+            .map_err(self.err("DescribeTags"))?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .find(|t| t.key() == Some(UID_TAG))
+            .and_then(|t| t.value().map(str::to_string)))
+    }
+
+    /// The target group by ARN or by name; `None` if it does not exist.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTargetGroups"))]
+    pub async fn find_target_group(&self, arn: Option<&str>, name: &str) -> Result<Option<TargetGroup>> {
+        let req = self.client.describe_target_groups();
+        let req = match arn {
+            Some(arn) => req.target_group_arns(arn),
+            None => req.names(name),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.target_groups().iter().find_map(|g| {
+                Some(TargetGroup {
+                    arn: g.target_group_arn()?.to_string(),
+                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                })
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("DescribeTargetGroups")(e)),
+        }
+    }
+
+    /// Creates the IP target group: TCP 443 with a TCP health check.
+    #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateTargetGroup"))]
+    pub async fn create_target_group(&self, name: &str, vpc_id: &str, owner: &Ownership) -> Result<TargetGroup> {
+        let out = self
+            .client
+            .create_target_group()
+            .name(name)
+            .protocol(ProtocolEnum::Tcp)
+            .port(443)
+            .vpc_id(vpc_id)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_protocol(ProtocolEnum::Tcp)
+            .set_tags(Some(tags(owner)))
+            .send()
+            .await
+            .map_err(self.err("CreateTargetGroup"))?;
+        out.target_groups()
+            .iter()
+            .find_map(|g| Some(TargetGroup { arn: g.target_group_arn()?.to_string(), vpc_id: vpc_id.to_string() }))
+            .ok_or_else(|| Error::Unexpected {
+                operation: "CreateTargetGroup",
+                account: self.account.clone(),
+                detail: "no target group in the answer".into(),
+            })
+    }
+
+    /// Registered targets with their health, sorted by IP.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTargetHealth"))]
+    pub async fn targets(&self, target_group_arn: &str) -> Result<Vec<Target>> {
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(self.err("DescribeTargetHealth"))?;
+        let mut targets: Vec<Target> = out
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let t = d.target()?;
+                Some(Target {
+                    ip: t.id()?.to_string(),
+                    availability_zone: t.availability_zone().map(str::to_string),
+                    health: d
+                        .target_health()
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        targets.sort_by(|a, b| a.ip.cmp(&b.ip));
+        Ok(targets)
+    }
+
+    /// Registers targets on port 443.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "RegisterTargets"))]
+    pub async fn register(&self, target_group_arn: &str, targets: &[(String, Option<String>)]) -> Result<()> {
+        let targets = targets
+            .iter()
+            .map(|(ip, az)| TargetDescription::builder().id(ip).port(443).set_availability_zone(az.clone()).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Unexpected {
+                operation: "RegisterTargets",
+                account: self.account.clone(),
+                detail: e.to_string(),
+            })?;
+        self.client
+            .register_targets()
+            .target_group_arn(target_group_arn)
+            .set_targets(Some(targets))
+            .send()
+            .await
+            .map_err(self.err("RegisterTargets"))?;
+        Ok(())
+    }
+
+    /// Deregisters targets (they drain).
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeregisterTargets"))]
+    pub async fn deregister(&self, target_group_arn: &str, targets: &[(String, Option<String>)]) -> Result<()> {
+        let targets = targets
+            .iter()
+            .map(|(ip, az)| TargetDescription::builder().id(ip).port(443).set_availability_zone(az.clone()).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Unexpected {
+                operation: "DeregisterTargets",
+                account: self.account.clone(),
+                detail: e.to_string(),
+            })?;
+        self.client
+            .deregister_targets()
+            .target_group_arn(target_group_arn)
+            .set_targets(Some(targets))
+            .send()
+            .await
+            .map_err(self.err("DeregisterTargets"))?;
+        Ok(())
+    }
+
+    /// Deletes a target group; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteTargetGroup"))]
+    pub async fn delete_target_group(&self, arn: &str) -> Result<()> {
+        match self.client.delete_target_group().target_group_arn(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.err("DeleteTargetGroup")(e)),
+        }
+    }
+
+    /// The NLB by ARN or by name; `None` if it does not exist.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeLoadBalancers"))]
+    pub async fn find_load_balancer(&self, arn: Option<&str>, name: &str) -> Result<Option<LoadBalancer>> {
+        let req = self.client.describe_load_balancers();
+        let req = match arn {
+            Some(arn) => req.load_balancer_arns(arn),
+            None => req.names(name),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.load_balancers().iter().find_map(|lb| {
+                Some(LoadBalancer {
+                    arn: lb.load_balancer_arn()?.to_string(),
+                    dns_name: lb.dns_name().unwrap_or_default().to_string(),
+                    state: lb
+                        .state()
+                        .and_then(|s| s.code())
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    state_reason: lb.state().and_then(|s| s.reason()).map(str::to_string),
+                })
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("DescribeLoadBalancers")(e)),
+        }
+    }
+
+    /// Creates the internal NLB.
+    #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateLoadBalancer"))]
+    pub async fn create_load_balancer(&self, name: &str, subnet_ids: &[String], owner: &Ownership) -> Result<LoadBalancer> {
+        let out = self
+            .client
+            .create_load_balancer()
+            .name(name)
+            .r#type(LoadBalancerTypeEnum::Network)
+            .scheme(LoadBalancerSchemeEnum::Internal)
+            .set_subnets(Some(subnet_ids.to_vec()))
+            .set_tags(Some(tags(owner)))
+            .send()
+            .await
+            .map_err(self.err("CreateLoadBalancer"))?;
+        out.load_balancers()
+            .iter()
+            .find_map(|lb| {
+                Some(LoadBalancer {
+                    arn: lb.load_balancer_arn()?.to_string(),
+                    dns_name: lb.dns_name().unwrap_or_default().to_string(),
+                    state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+                    state_reason: None,
+                })
+            })
+            .ok_or_else(|| Error::Unexpected {
+                operation: "CreateLoadBalancer",
+                account: self.account.clone(),
+                detail: "no load balancer in the answer".into(),
+            })
+    }
+
+    /// Deletes an NLB; one already gone counts as deleted. ResourceInUse (a VPC link still
+    /// targets it) comes back as an in-use error.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteLoadBalancer"))]
+    pub async fn delete_load_balancer(&self, arn: &str) -> Result<()> {
+        match self.client.delete_load_balancer().load_balancer_arn(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.err("DeleteLoadBalancer")(e)),
+        }
+    }
+
+    /// The NLB's listeners.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeListeners"))]
+    pub async fn listeners(&self, load_balancer_arn: &str) -> Result<Vec<Listener>> {
+        match self.client.describe_listeners().load_balancer_arn(load_balancer_arn).send().await {
+            Ok(out) => Ok(out
+                .listeners()
+                .iter()
+                .filter_map(|l| {
+                    Some(Listener {
+                        arn: l.listener_arn()?.to_string(),
+                        port: l.port().unwrap_or_default(),
+                        target_group_arn: l
+                            .default_actions()
+                            .iter()
+                            .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
+                            .and_then(|a| a.target_group_arn().map(str::to_string)),
+                    })
+                })
+                .collect()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.err("DescribeListeners")(e)),
+        }
+    }
+
+    fn forward(target_group_arn: &str) -> Action {
+        Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build()
+    }
+
+    /// Creates the TCP 443 listener forwarding to the target group (TLS passes through).
+    #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateListener"))]
+    pub async fn create_listener(&self, load_balancer_arn: &str, target_group_arn: &str, owner: &Ownership) -> Result<String> {
+        let out = self
+            .client
+            .create_listener()
+            .load_balancer_arn(load_balancer_arn)
+            .protocol(ProtocolEnum::Tcp)
+            .port(443)
+            .default_actions(Self::forward(target_group_arn))
+            .set_tags(Some(tags(owner)))
+            .send()
+            .await
+            .map_err(self.err("CreateListener"))?;
+        out.listeners()
+            .iter()
+            .find_map(|l| l.listener_arn().map(str::to_string))
+            .ok_or_else(|| Error::Unexpected {
+                operation: "CreateListener",
+                account: self.account.clone(),
+                detail: "no listener in the answer".into(),
+            })
+    }
+
+    /// Points the listener's default action at the target group.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "ModifyListener"))]
+    pub async fn forward_listener(&self, listener_arn: &str, target_group_arn: &str) -> Result<()> {
+        self.client
+            .modify_listener()
+            .listener_arn(listener_arn)
+            .default_actions(Self::forward(target_group_arn))
+            .send()
+            .await
+            .map_err(self.err("ModifyListener"))?;
+        Ok(())
+    }
+
+    /// Deletes a listener; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteListener"))]
+    pub async fn delete_listener(&self, arn: &str) -> Result<()> {
+        match self.client.delete_listener().listener_arn(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.err("DeleteListener")(e)),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Client-side limiter for API Gateway's control-plane quotas, which are fixed per account and
+//! region and shared by every object: 10 requests/s (burst 40) in all, CreateDeployment 1 per 5 s,
+//! CreateRestApi 1 per 3 s, DeleteRestApi 1 per 30 s. Waiting here is cheaper than a 429.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+/// Quotas, scalable as a whole (an account with raised quotas, or an emulator with a time scale).
+#[derive(Clone, Copy, Debug)]
+pub struct LimiterSettings {
+    /// Multiplies every period: 1.0 is AWS's default quotas, 0.1 allows ten times as much.
+    pub period_scale: f64,
+}
+
+impl Default for LimiterSettings {
+    fn default() -> Self {
+        LimiterSettings { period_scale: 1.0 }
+    }
+}
+
+const RATE_PER_SECOND: f64 = 10.0;
+const BURST: f64 = 40.0;
+
+/// Minimum interval between two calls of one operation, at scale 1.
+fn operation_interval(operation: &str) -> Option<Duration> {
+    match operation {
+        "CreateDeployment" => Some(Duration::from_secs(5)),
+        "CreateRestApi" => Some(Duration::from_secs(3)),
+        "DeleteRestApi" => Some(Duration::from_secs(30)),
+        _ => None,
+    }
+}
+
+/// Token bucket plus per-operation spacing; pure, so it is tested without sleeping.
+#[derive(Debug)]
+struct Buckets {
+    scale: f64,
+    tokens: f64,
+    refilled_at: Instant,
+    next_allowed: HashMap<&'static str, Instant>,
+}
+
+impl Buckets {
+    fn new(scale: f64, now: Instant) -> Self {
+        Buckets { scale: scale.max(0.0001), tokens: BURST, refilled_at: now, next_allowed: HashMap::new() }
+    }
+
+    /// Takes a permit for `operation` at `now`, or says how long to wait before trying again.
+    fn try_acquire(&mut self, operation: &'static str, now: Instant) -> Result<(), Duration> {
+        let rate = RATE_PER_SECOND / self.scale;
+        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(BURST);
+        self.refilled_at = now;
+        if let Some(at) = self.next_allowed.get(operation)
+            && *at > now
+        {
+            return Err(*at - now);
+        }
+        if self.tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - self.tokens) / rate));
+        }
+        self.tokens -= 1.0;
+        if let Some(interval) = operation_interval(operation) {
+            self.next_allowed.insert(operation, now + interval.mul_f64(self.scale));
+        }
+        Ok(())
+    }
+}
+
+/// The limiter of one account and region.
+#[derive(Debug)]
+pub struct ApiGatewayLimiter {
+    buckets: Mutex<Buckets>,
+}
+
+impl ApiGatewayLimiter {
+    /// A full bucket.
+    pub fn new(settings: LimiterSettings) -> Self {
+        ApiGatewayLimiter { buckets: Mutex::new(Buckets::new(settings.period_scale, Instant::now())) }
+    }
+
+    /// Waits until `operation` may be sent.
+    pub async fn acquire(&self, operation: &'static str) {
+        loop {
+            let wait = match self.buckets.lock().await.try_acquire(operation, Instant::now()) {
+                Ok(()) => return,
+                Err(wait) => wait,
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_rate() {
+        let t0 = Instant::now();
+        let mut b = Buckets::new(1.0, t0);
+        for _ in 0..40 {
+            assert!(b.try_acquire("GetRestApi", t0).is_ok());
+        }
+        let wait = b.try_acquire("GetRestApi", t0).expect_err("bucket is empty after the burst");
+        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(b.try_acquire("GetRestApi", t0 + Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn create_deployment_is_spaced_five_seconds() {
+        let t0 = Instant::now();
+        let mut b = Buckets::new(1.0, t0);
+        assert!(b.try_acquire("CreateDeployment", t0).is_ok());
+        let wait = b.try_acquire("CreateDeployment", t0 + Duration::from_secs(1)).expect_err("too soon");
+        assert_eq!(wait, Duration::from_secs(4));
+        // Other operations are not held back by it.
+        assert!(b.try_acquire("GetStage", t0 + Duration::from_secs(1)).is_ok());
+        assert!(b.try_acquire("CreateDeployment", t0 + Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn scale_shrinks_every_period() {
+        let t0 = Instant::now();
+        let mut b = Buckets::new(0.1, t0);
+        assert!(b.try_acquire("DeleteRestApi", t0).is_ok());
+        assert_eq!(b.try_acquire("DeleteRestApi", t0).expect_err("spaced"), Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,205 @@
+//! AWS at the edge: per-account clients (one AssumeRole session per role, cached and refreshed by
+//! the SDK's identity cache), call metrics, retries, and API Gateway's client-side rate limits.
+//!
+//! Only the files of this module import `aws_sdk_*`.
+
+pub mod apigateway;
+pub mod ec2;
+pub mod elbv2;
+mod limiter;
+mod metrics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::identity::IdentityCache;
+use tokio::sync::Mutex;
+
+pub use limiter::{ApiGatewayLimiter, LimiterSettings};
+
+use crate::telemetry::Metrics;
+
+/// Who the operator acts as on one side: a role (or its own credentials) in a region.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct AccountKey {
+    /// Role to assume; `None`: the operator's own credentials.
+    pub role_arn: Option<String>,
+    /// External id for AssumeRole.
+    pub external_id: Option<String>,
+    /// Region of every call.
+    pub region: String,
+}
+
+impl AccountKey {
+    /// Account label: the account id of the role ARN, or `default`.
+    pub fn account(&self) -> String {
+        self.role_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|id| !id.is_empty())
+            .unwrap_or("default")
+            .to_string()
+    }
+}
+
+/// The three service clients of one account and region.
+#[derive(Clone)]
+pub struct AccountClients {
+    /// EC2: VPC endpoints, security groups, subnets, ENIs.
+    pub ec2: ec2::Ec2,
+    /// ELBv2: NLB, target group, listener.
+    pub elbv2: elbv2::Elbv2,
+    /// API Gateway (REST, v1): APIs, VPC links, deployments.
+    pub apigateway: apigateway::ApiGateway,
+}
+
+/// Builds and caches [`AccountClients`] per [`AccountKey`].
+pub struct AwsClients {
+    base: SdkConfig,
+    metrics: Arc<Metrics>,
+    limiter_settings: LimiterSettings,
+    cache: Mutex<HashMap<AccountKey, AccountClients>>,
+    // One limiter per (account, region): API Gateway's quotas are per account and region,
+    // whichever objects share them.
+    limiters: Mutex<HashMap<(String, String), Arc<ApiGatewayLimiter>>>,
+}
+
+impl AwsClients {
+    /// Loads the standard AWS configuration chain (env, web identity/IRSA, profile, IMDS),
+    /// honouring `AWS_ENDPOINT_URL`, with rustls+ring TLS, standard retries with backoff
+    /// and our call metrics.
+    pub async fn from_env(metrics: Arc<Metrics>, limiter_settings: LimiterSettings) -> Self {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(5)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(10)),
+            )
+            .load()
+            .await;
+        AwsClients {
+            base,
+            metrics,
+            limiter_settings,
+            cache: Mutex::default(),
+            limiters: Mutex::default(),
+        }
+    }
+
+    /// The clients for one side, built once per key.
+    pub async fn for_account(&self, key: &AccountKey) -> AccountClients {
+        if let Some(found) = self.cache.lock().await.get(key) {
+            return found.clone();
+        }
+        let region = Region::new(key.region.clone());
+        let mut builder = self.base.to_builder();
+        builder.set_region(Some(region.clone()));
+        // Shared by the three clients: one AssumeRole session per role, refreshed before expiry.
+        builder.set_identity_cache(Some(IdentityCache::lazy().build()));
+        if let Some(role) = &key.role_arn {
+            let mut provider = AssumeRoleProvider::builder(role.clone())
+                .session_name("cross-account-api-operator")
+                .region(region.clone())
+                .configure(&self.base);
+            if let Some(external_id) = &key.external_id {
+                provider = provider.external_id(external_id.clone());
+            }
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider.build().await)));
+        }
+        let config = builder.build();
+        let account = key.account();
+        let interceptor = metrics::CallMetrics::new(self.metrics.clone());
+        let limiter = {
+            let mut limiters = self.limiters.lock().await;
+            limiters
+                .entry((account.clone(), key.region.clone()))
+                .or_insert_with(|| Arc::new(ApiGatewayLimiter::new(self.limiter_settings)))
+                .clone()
+        };
+        let clients = AccountClients {
+            ec2: ec2::Ec2::new(
+                aws_sdk_ec2::Client::from_conf(
+                    aws_sdk_ec2::config::Builder::from(&config).interceptor(interceptor.clone()).build(),
+                ),
+                account.clone(),
+            ),
+            elbv2: elbv2::Elbv2::new(
+                aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                    aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                        .interceptor(interceptor.clone())
+                        .build(),
+                ),
+                account.clone(),
+            ),
+            apigateway: apigateway::ApiGateway::new(
+                aws_sdk_apigateway::Client::from_conf(
+                    aws_sdk_apigateway::config::Builder::from(&config).interceptor(interceptor).build(),
+                ),
+                account,
+                key.region.clone(),
+                limiter,
+            ),
+        };
+        self.cache.lock().await.insert(key.clone(), clients.clone());
+        clients
+    }
+}
+
+/// Tags that mark a resource as the operator's, for one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    /// `<namespace>/<name>`.
+    pub owner: String,
+    /// The object's `metadata.uid`.
+    pub uid: String,
+}
+
+impl Ownership {
+    /// The tag pairs, owner first.
+    pub fn tags(&self) -> [(&'static str, String); 2] {
+        [(crate::api::OWNER_TAG, self.owner.clone()), (crate::api::UID_TAG, self.uid.clone())]
+    }
+
+    /// A name for resources whose names are unique per account and region and at most 32
+    /// characters (NLB, target group): `xapi-` and 27 hex digits of the uid.
+    pub fn short_name(&self) -> String {
+        let hex: String = self.uid.chars().filter(|c| c.is_ascii_hexdigit()).take(27).collect();
+        format!("xapi-{hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_label_comes_from_role_arn() {
+        let key = AccountKey {
+            role_arn: Some("arn:aws-us-gov:iam::222222222222:role/path/xapi".into()),
+            external_id: None,
+            region: "us-gov-west-1".into(),
+        };
+        assert_eq!(key.account(), "222222222222");
+        let own = AccountKey { role_arn: None, ..key };
+        assert_eq!(own.account(), "default");
+    }
+
+    #[test]
+    fn short_name_fits_elb_limits() {
+        let o = Ownership { owner: "ns/n".into(), uid: "0f6a2c1e-4b7d-4e2a-9c3b-1d2e3f4a5b6c".into() };
+        let name = o.short_name();
+        assert_eq!(name, "xapi-0f6a2c1e4b7d4e2a9c3b1d2e3f4");
+        assert!(name.len() <= 32);
+    }
+}

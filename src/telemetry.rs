@@ -1,0 +1,151 @@
+//! Logs, Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+/// Starts logging: JSON when `LOG_FORMAT=json`, else human-readable; level from `RUST_LOG`.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).init();
+    } else {
+        registry.with(tracing_subscriber::fmt::layer().with_target(false)).init();
+    }
+}
+
+/// Labels of `xapi_reconciles_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `ready`, `waiting`, `error`, `deleted`.
+    pub result: String,
+}
+
+/// Labels of `xapi_aws_calls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// `ec2`, `elasticloadbalancingv2`, `apigateway`, `sts`.
+    pub service: String,
+    /// The AWS operation, e.g. `DescribeVpcEndpoints`.
+    pub operation: String,
+    /// `ok`, `throttled`, `server_error`, `client_error`, `transport_error`.
+    pub outcome: String,
+}
+
+/// The controller's metrics, all prefixed `xapi_`.
+pub struct Metrics {
+    /// Reconciles by result.
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Reconcile duration in seconds.
+    pub reconcile_duration: Histogram,
+    /// AWS calls (each HTTP attempt) by service, operation and outcome.
+    pub aws_calls: Family<AwsCallLabels, Counter>,
+    registry: Registry,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("xapi");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconcile_duration =
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS API calls (HTTP attempts) by service, operation and outcome",
+            aws_calls.clone(),
+        );
+        Metrics { reconciles, reconcile_duration, aws_calls, registry }
+    }
+
+    /// Counts one reconcile.
+    pub fn reconciled(&self, result: &str, took: Duration) {
+        self.reconciles.get_or_create(&ReconcileLabels { result: result.into() }).inc();
+        self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Readiness: set once the controller's first watch list is in.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the controller ready.
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// Whether the controller is ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+struct ServerState {
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` until the process ends.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, readiness: Readiness) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz_handler))
+        .with_state(ServerState { metrics, readiness });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    axum::serve(listener, app).await
+}
+
+async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+}
+
+async fn readyz_handler(State(state): State<ServerState>) -> impl IntoResponse {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first watch list")
+    }
+}

@@ -1,0 +1,244 @@
+"""EC2 rules for Interface VPC endpoints and security groups.
+
+* An Interface endpoint is ``pending`` for ``vpc_endpoint_pending`` seconds,
+  then ``available``; a deleted one is ``deleting`` for
+  ``vpc_endpoint_deleting`` seconds and then gone from DescribeVpcEndpoints
+  (moto keeps it as ``deleted`` forever).
+* One requester-managed ENI per subnet with a private IP inside that subnet
+  (moto draws IPs from anywhere in 10/8), carrying the endpoint's security
+  groups (the VPC's default group when none is given). ModifyVpcEndpoint
+  Add/RemoveSubnetIds and Add/RemoveSecurityGroupIds change the ENIs.
+* At most one subnet per Availability Zone, subnets must be in the
+  endpoint's VPC.
+* A repeated ClientToken returns the endpoint first created with it.
+* DeleteVpcEndpoints reports unknown ids as Unsuccessful, like AWS.
+* DeleteSecurityGroup is refused (DependencyViolation) while an ENI or a VPC
+  endpoint uses the group.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any
+
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError, InvalidSubnetIdError
+from moto.ec2.models import EC2Backend
+from moto.ec2.models.vpcs import VPCEndPoint
+from moto.ec2.responses.vpcs import VPCs
+from moto.core.responses import ActionResult
+
+from . import clock
+
+_rng = random.Random()
+
+
+# --- endpoint state ---------------------------------------------------------------
+
+def _get_state(self: VPCEndPoint) -> str:
+    deleting = self.__dict__.get("xapi_deleting_since")
+    if deleting is not None:
+        return "deleted" if clock.elapsed(deleting, "vpc_endpoint_deleting") else "deleting"
+    stored = self.__dict__.get("xapi_state", "available")
+    if (stored == "available" and _is_interface(self)
+            and not clock.elapsed(self.__dict__.get("xapi_created"), "vpc_endpoint_pending")):
+        return "pending"
+    return stored
+
+
+def _set_state(self: VPCEndPoint, value: str) -> None:
+    if value == "deleted":
+        self.__dict__.setdefault("xapi_deleting_since", clock.now())
+    else:
+        self.__dict__["xapi_state"] = value
+
+
+def _is_interface(endpoint: VPCEndPoint) -> bool:
+    return (endpoint.vpc_endpoint_type or "").lower() == "interface"
+
+
+def _is_gone(endpoint: VPCEndPoint) -> bool:
+    return endpoint.state == "deleted"
+
+
+def _purge(backend: EC2Backend) -> None:
+    for endpoint_id, endpoint in list(backend.vpc_end_points.items()):
+        if _is_gone(endpoint):
+            backend.vpc_end_points.pop(endpoint_id, None)
+
+
+# --- ENIs ---------------------------------------------------------------------------
+
+def _free_ip(backend: EC2Backend, subnet: Any) -> str:
+    """A random free address of ``subnet`` outside AWS's 5 reserved ones."""
+    net = ipaddress.IPv4Network(subnet.cidr_block)
+    used = {
+        addr.get("PrivateIpAddress")
+        for eni in backend.enis.values() if eni.subnet.id == subnet.id
+        for addr in eni.private_ip_addresses
+    }
+    first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1
+    for _ in range(1000):
+        ip = str(ipaddress.IPv4Address(_rng.randint(first, last)))
+        if ip not in used:
+            return ip
+    raise EC2ClientError("InsufficientFreeAddressesInSubnet",
+                         f"Insufficient free IP addresses in subnet '{subnet.id}'.")
+
+
+def _create_eni(backend: EC2Backend, endpoint: VPCEndPoint, subnet_id: str) -> str:
+    subnet = backend.get_subnet(subnet_id)
+    eni = backend.create_network_interface(
+        subnet,
+        _free_ip(backend, subnet),
+        group_ids=list(endpoint.security_group_ids),
+        description=f"VPC Endpoint Interface {endpoint.id}",
+    )
+    eni.interface_type = "vpc_endpoint"
+    eni.requester_managed = True
+    eni.status = "in-use"
+    return eni.id
+
+
+def _check_subnets(backend: EC2Backend, vpc_id: str, subnet_ids: list[str]) -> None:
+    zones: dict[str, str] = {}
+    for subnet_id in subnet_ids:
+        subnet = backend.get_subnet(subnet_id)  # raises InvalidSubnetID.NotFound
+        if subnet.vpc_id != vpc_id:
+            raise EC2ClientError(
+                "InvalidParameter", f"The subnet ID '{subnet_id}' does not belong to VPC '{vpc_id}'."
+            )
+        if subnet.availability_zone in zones:
+            raise EC2ClientError(
+                "DuplicateSubnetsInSameZone",
+                f"Found another VPC endpoint subnet in the availability zone of {zones[subnet.availability_zone]}. "
+                "VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service.",
+            )
+        zones[subnet.availability_zone] = subnet_id
+
+
+def _sync_enis(backend: EC2Backend, endpoint: VPCEndPoint) -> None:
+    """Make the endpoint's ENIs match its subnets and security groups."""
+    by_subnet = {}
+    for eni_id in list(endpoint.network_interface_ids):
+        eni = backend.enis.get(eni_id)
+        if eni is None:
+            continue
+        if eni.subnet.id in (endpoint.subnet_ids or []) and eni.subnet.id not in by_subnet:
+            by_subnet[eni.subnet.id] = eni_id
+        else:
+            backend.enis.pop(eni_id, None)
+    for subnet_id in endpoint.subnet_ids or []:
+        if subnet_id not in by_subnet:
+            by_subnet[subnet_id] = _create_eni(backend, endpoint, subnet_id)
+    endpoint.network_interface_ids = [by_subnet[s] for s in endpoint.subnet_ids or []]
+    groups = [g for g in (backend.get_security_group_from_id(i) for i in endpoint.security_group_ids) if g]
+    for eni_id in endpoint.network_interface_ids:
+        backend.enis[eni_id]._group_set = list(groups)
+
+
+# --- backend wrappers ------------------------------------------------------------------
+
+def _create_vpc_endpoint(orig):
+    def create_vpc_endpoint(self: EC2Backend, vpc_id: str, service_name: str, endpoint_type: str | None,
+                            *args: Any, **kwargs: Any) -> VPCEndPoint:
+        _purge(self)
+        token = kwargs.get("client_token")
+        tokens = self.__dict__.setdefault("xapi_client_tokens", {})
+        if token and token in tokens:
+            first = self.vpc_end_points.get(tokens[token])
+            if first is not None:
+                if (first.vpc_id, first.service_name) != (vpc_id, service_name):
+                    raise EC2ClientError(
+                        "IdempotentParameterMismatch",
+                        "The client token you have provided is associated with a resource with different parameters.",
+                    )
+                return first
+        interface = (endpoint_type or "").lower() == "interface"
+        if interface:
+            self.get_vpc(vpc_id)
+            _check_subnets(self, vpc_id, kwargs.get("subnet_ids") or [])
+            if not kwargs.get("security_group_ids"):
+                default = self.get_default_security_group(vpc_id)
+                kwargs["security_group_ids"] = [default.id] if default else []
+        endpoint = orig(self, vpc_id, service_name, endpoint_type, *args, **kwargs)
+        endpoint.xapi_created = clock.now()
+        if interface:
+            for eni_id in endpoint.network_interface_ids:  # moto's, with IPs outside the subnet
+                self.enis.pop(eni_id, None)
+            endpoint.network_interface_ids = []
+            endpoint.subnet_ids = list(endpoint.subnet_ids or [])
+            _sync_enis(self, endpoint)
+        if token:
+            tokens[token] = endpoint.id
+        return endpoint
+    return create_vpc_endpoint
+
+
+def _modify_vpc_endpoint(orig):
+    def modify_vpc_endpoint(self: EC2Backend, vpc_id: str, policy_doc: str, add_subnets: list[str] | None,
+                            remove_subnets: list[str] | None, *args: Any, **kwargs: Any) -> None:
+        _purge(self)
+        endpoint = self.describe_vpc_endpoints(vpc_end_point_ids=[vpc_id])[0]
+        if _is_interface(endpoint):
+            remaining = [s for s in endpoint.subnet_ids or [] if s not in (remove_subnets or [])]
+            _check_subnets(self, endpoint.vpc_id, remaining + [s for s in add_subnets or [] if s not in remaining])
+        for group_id in kwargs.get("add_security_groups") or []:
+            if self.get_security_group_from_id(group_id) is None:
+                raise EC2ClientError("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
+        orig(self, vpc_id, policy_doc, add_subnets, remove_subnets, *args, **kwargs)
+        if _is_interface(endpoint):
+            _sync_enis(self, endpoint)
+    return modify_vpc_endpoint
+
+
+def _purging(orig):
+    def wrapper(self: EC2Backend, *args: Any, **kwargs: Any) -> Any:
+        _purge(self)
+        return orig(self, *args, **kwargs)
+    return wrapper
+
+
+def _delete_vpc_endpoints_response(orig):
+    def delete_vpc_endpoints(self: VPCs) -> ActionResult:
+        _purge(self.ec2_backend)
+        ids = self._get_param("VpcEndpointIds", [])
+        unknown = [i for i in ids if i not in self.ec2_backend.vpc_end_points]
+        self.ec2_backend.delete_vpc_endpoints(vpce_ids=[i for i in ids if i not in unknown])
+        return ActionResult({"Unsuccessful": [
+            {"Error": {"Code": "InvalidVpcEndpoint.NotFound",
+                       "Message": f"The VpcEndpoint Id '{i}' does not exist"},
+             "ResourceId": i}
+            for i in unknown
+        ]})
+    return delete_vpc_endpoints
+
+
+def _delete_security_group(orig):
+    def delete_security_group(self: EC2Backend, name: str | None = None, group_id: str | None = None) -> None:
+        _purge(self)
+        group = self.get_security_group_by_name_or_id(group_id or name)
+        if group is not None:
+            in_use = any(group in eni.group_set for eni in self.enis.values()) or any(
+                group.id in (ep.security_group_ids or []) for ep in self.vpc_end_points.values()
+            )
+            if in_use:
+                raise DependencyViolationError(f"resource {group.id} has a dependent object")
+        return orig(self, name=name, group_id=group_id)
+    return delete_security_group
+
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    VPCEndPoint.state = property(_get_state, _set_state)
+    EC2Backend.create_vpc_endpoint = _create_vpc_endpoint(EC2Backend.create_vpc_endpoint)
+    EC2Backend.modify_vpc_endpoint = _modify_vpc_endpoint(EC2Backend.modify_vpc_endpoint)
+    EC2Backend.describe_vpc_endpoints = _purging(EC2Backend.describe_vpc_endpoints)
+    EC2Backend.delete_security_group = _delete_security_group(EC2Backend.delete_security_group)
+    VPCs.delete_vpc_endpoints = _delete_vpc_endpoints_response(VPCs.delete_vpc_endpoints)
