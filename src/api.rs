@@ -20,6 +20,8 @@ pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
 
 /// A private REST API in a provider account served to the internet through a regional REST API
 /// in a consumer account, over an NLB and a VPC link.
+// Several `printcolumn(type_ = …)` in one attribute look like duplicates to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "apigw.crossaccount.io",
@@ -31,11 +33,31 @@ pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
     status = "CrossAccountApiStatus",
     derive = "PartialEq",
     doc = "Serves a private API Gateway REST API of a provider account to the internet through a regional REST API of a consumer account (execute-api VPC endpoint, NLB, VPC link).",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Invoke URL", type_ = "string", json_path = ".status.consumer.invokeUrl"),
-    printcolumn(name = "VPC Link", type_ = "string", json_path = ".status.consumer.vpcLinkId"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Invoke URL",
+        type_ = "string",
+        json_path = ".status.consumer.invokeUrl"
+    ),
+    printcolumn(
+        name = "VPC Link",
+        type_ = "string",
+        json_path = ".status.consumer.vpcLinkId"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -87,18 +109,27 @@ pub struct ProviderSpec {
     pub region: String,
     /// IAM role to assume in the provider account. Absent: the operator's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"), length(max = 2048))]
+    #[schemars(
+        regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"),
+        length(max = 2048)
+    )]
     pub role_arn: Option<String>,
     /// External id passed to `sts:AssumeRole` for `roleArn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]+$"),
+        length(min = 2, max = 1224)
+    )]
     pub external_id: Option<String>,
     /// VPC of the execute-api endpoint (`vpc-…`). Immutable.
     #[schemars(regex(pattern = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.provider.vpcId is immutable"}]))]
     pub vpc_id: String,
     /// Subnets of the endpoint: one endpoint network interface (ENI) per subnet, 1 to 6, no duplicates.
-    #[schemars(length(min = 1, max = 6), inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(
+        length(min = 1, max = 6),
+        inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"))
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub subnet_ids: Vec<String>,
     /// CIDRs allowed to reach the endpoint on TCP 443 (the consumer VPC), used for the security
@@ -112,7 +143,10 @@ pub struct ProviderSpec {
     /// Security groups for the endpoint (`sg-…`). Absent: the operator creates and owns one built
     /// from `allowedCidrs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 5), inner(regex(pattern = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(
+        length(min = 1, max = 5),
+        inner(regex(pattern = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"))
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub security_group_ids: Option<Vec<String>>,
     /// Adopt this existing execute-api Interface endpoint (`vpce-…`) instead of creating one.
@@ -168,18 +202,27 @@ pub struct ConsumerSpec {
     pub region: String,
     /// IAM role to assume in the consumer account. Absent: the operator's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"), length(max = 2048))]
+    #[schemars(
+        regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"),
+        length(max = 2048)
+    )]
     pub role_arn: Option<String>,
     /// External id passed to `sts:AssumeRole` for `roleArn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]+$"),
+        length(min = 2, max = 1224)
+    )]
     pub external_id: Option<String>,
     /// VPC of the internal NLB (`vpc-…`); it must route to the provider endpoint's IPs. Immutable.
     #[schemars(regex(pattern = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.consumer.vpcId is immutable"}]))]
     pub vpc_id: String,
     /// Subnets of the internal NLB, 1 to 6, no duplicates. Immutable (an NLB cannot leave a subnet).
-    #[schemars(length(min = 1, max = 6), inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(
+        length(min = 1, max = 6),
+        inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"))
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-validations" = [
         {"rule": "self == oldSelf", "message": "spec.consumer.subnetIds is immutable: an NLB cannot leave its subnets"}
     ]))]
@@ -376,7 +419,12 @@ impl CrossAccountApi {
 
     /// Name of a created private API: `privateApi.name` or `<namespace>-<name>`.
     pub fn private_api_name(&self) -> String {
-        self.spec.provider.private_api.name.clone().unwrap_or_else(|| self.owner_ref().replace('/', "-"))
+        self.spec
+            .provider
+            .private_api
+            .name
+            .clone()
+            .unwrap_or_else(|| self.owner_ref().replace('/', "-"))
     }
 
     /// Name of the regional API: `regionalApi.name` or `<namespace>-<name>-edge`.
@@ -405,7 +453,10 @@ mod tests {
         use kube::CustomResourceExt;
         let crd = CrossAccountApi::crd();
         assert_eq!(crd.spec.group, GROUP);
-        assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["xapi".to_string()][..]));
+        assert_eq!(
+            crd.spec.names.short_names.as_deref(),
+            Some(&["xapi".to_string()][..])
+        );
         let version = &crd.spec.versions[0];
         assert_eq!(version.name, "v1alpha1");
         let columns: Vec<_> = version
@@ -413,8 +464,17 @@ mod tests {
             .as_ref()
             .map(|c| c.iter().map(|c| c.name.as_str()).collect())
             .unwrap_or_default();
-        assert_eq!(columns, ["Ready", "Reason", "Invoke URL", "VPC Link", "Age"]);
-        assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+        assert_eq!(
+            columns,
+            ["Ready", "Reason", "Invoke URL", "VPC Link", "Age"]
+        );
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
     }
 
     #[test]

@@ -89,7 +89,12 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// AWS error codes that mean "a dependency still exists; it will go away".
-const IN_USE_CODES: &[&str] = &["DependencyViolation", "ResourceInUse", "IncorrectState", "ConflictException"];
+const IN_USE_CODES: &[&str] = &[
+    "DependencyViolation",
+    "ResourceInUse",
+    "IncorrectState",
+    "ConflictException",
+];
 
 impl Error {
     /// Builds an [`Error::Aws`] from an SDK error.
@@ -106,12 +111,32 @@ impl Error {
                 let class = classify(&code, &message);
                 (code, message, class)
             }
-            SdkError::TimeoutError(_) => ("Timeout".into(), format!("{err:?}"), ErrorClass::Retryable),
-            SdkError::DispatchFailure(d) => ("DispatchFailure".into(), format!("{d:?}"), ErrorClass::Retryable),
-            SdkError::ResponseError(r) => ("ResponseError".into(), format!("{r:?}"), ErrorClass::Retryable),
-            other => ("Unknown".into(), format!("{other:?}"), ErrorClass::Retryable),
+            SdkError::TimeoutError(_) => {
+                ("Timeout".into(), format!("{err:?}"), ErrorClass::Retryable)
+            }
+            SdkError::DispatchFailure(d) => (
+                "DispatchFailure".into(),
+                format!("{d:?}"),
+                ErrorClass::Retryable,
+            ),
+            SdkError::ResponseError(r) => (
+                "ResponseError".into(),
+                format!("{r:?}"),
+                ErrorClass::Retryable,
+            ),
+            other => (
+                "Unknown".into(),
+                format!("{other:?}"),
+                ErrorClass::Retryable,
+            ),
         };
-        Error::Aws { operation, account: account.to_string(), code, message, class }
+        Error::Aws {
+            operation,
+            account: account.to_string(),
+            code,
+            message,
+            class,
+        }
     }
 
     /// The class of this error.
@@ -119,7 +144,9 @@ impl Error {
         match self {
             Error::Aws { class, .. } => *class,
             Error::InvalidSpec { .. } => ErrorClass::Terminal,
-            Error::Unexpected { .. } | Error::Kube(_) | Error::Finalizer(_) => ErrorClass::Retryable,
+            Error::Unexpected { .. } | Error::Kube(_) | Error::Finalizer(_) => {
+                ErrorClass::Retryable
+            }
         }
     }
 
@@ -154,7 +181,8 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         || (code == "BadRequestException" && message.contains("is referenced in"))
     {
         ErrorClass::InUse
-    } else if code.starts_with("Internal") || code == "ServiceUnavailable" || code == "Unavailable" {
+    } else if code.starts_with("Internal") || code == "ServiceUnavailable" || code == "Unavailable"
+    {
         ErrorClass::Retryable
     } else {
         ErrorClass::Terminal
@@ -167,17 +195,35 @@ mod tests {
 
     #[test]
     fn classifies_aws_codes() {
-        assert_eq!(classify("TooManyRequestsException", ""), ErrorClass::Throttled);
-        assert_eq!(classify("RequestLimitExceeded", ""), ErrorClass::Throttled);
-        assert_eq!(classify("DependencyViolation", "resource sg-1 has a dependent object"), ErrorClass::InUse);
-        assert_eq!(classify("ResourceInUse", ""), ErrorClass::InUse);
         assert_eq!(
-            classify("BadRequestException", "Cannot delete vpc link. Vpc link 'abc', is referenced in [ANY:/:x]"),
+            classify("TooManyRequestsException", ""),
+            ErrorClass::Throttled
+        );
+        assert_eq!(classify("RequestLimitExceeded", ""), ErrorClass::Throttled);
+        assert_eq!(
+            classify(
+                "DependencyViolation",
+                "resource sg-1 has a dependent object"
+            ),
             ErrorClass::InUse
         );
-        assert_eq!(classify("BadRequestException", "Invalid stage name"), ErrorClass::Terminal);
+        assert_eq!(classify("ResourceInUse", ""), ErrorClass::InUse);
+        assert_eq!(
+            classify(
+                "BadRequestException",
+                "Cannot delete vpc link. Vpc link 'abc', is referenced in [ANY:/:x]"
+            ),
+            ErrorClass::InUse
+        );
+        assert_eq!(
+            classify("BadRequestException", "Invalid stage name"),
+            ErrorClass::Terminal
+        );
         assert_eq!(classify("InternalFailure", ""), ErrorClass::Retryable);
-        assert_eq!(classify("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"), ErrorClass::Terminal);
+        assert_eq!(
+            classify("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+            ErrorClass::Terminal
+        );
     }
 
     #[test]

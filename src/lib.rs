@@ -3,3 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod aws;
+pub mod conditions;
+pub mod controller;
+pub mod error;
+pub mod leader;
+pub mod policy;
+pub mod reconcile;
+pub mod telemetry;

@@ -1,7 +1,15 @@
 //! CLI: `run` (the controller) and `crd` (print the CRD).
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+use cross_account_api_operator::aws::{AwsClients, LimiterSettings};
+use cross_account_api_operator::controller::{self, Context};
+use cross_account_api_operator::telemetry::{self, Metrics, Readiness};
+use cross_account_api_operator::{api, leader};
 
 #[derive(Parser)]
 #[command(name = "cross-account-api-operator", version, about)]
@@ -12,13 +20,92 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller (Kubernetes from KUBECONFIG or in-cluster; AWS from the standard chain).
+    Run(RunArgs),
     /// Print the CustomResourceDefinition as YAML.
     Crd,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[derive(clap::Args)]
+struct RunArgs {
+    /// How often a Ready object is re-checked for drift (e.g. 5m, 10s).
+    #[arg(long, env = "XAPI_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    resync_interval: Duration,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "XAPI_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Hold a coordination.k8s.io Lease so that one replica acts at a time.
+    #[arg(long, env = "XAPI_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "XAPI_NAMESPACE")]
+    namespace: Option<String>,
+    /// Scales API Gateway's control-plane quota periods for the client-side limiter
+    /// (1.0: AWS's defaults; below 1 for an account with raised quotas).
+    #[arg(long, env = "XAPI_APIGATEWAY_QUOTA_SCALE", default_value_t = 1.0)]
+    apigateway_quota_scale: f64,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
-        Command::Crd => print!("{}", cross_account_api_operator::api::crd_yaml()?),
+        Command::Crd => match api::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot render the CRD: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => {
+            telemetry::init_logging();
+            match run(args).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
     }
-    Ok(())
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("Kubernetes config: {e}"))?;
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let server = telemetry::serve(args.metrics_addr, metrics.clone(), readiness.clone());
+    tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!("metrics server: {e}");
+            std::process::exit(1);
+        }
+    });
+    if args.leader_election {
+        let me =
+            std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+        leader::acquire(
+            kube.clone(),
+            &args.leader_election_namespace,
+            "cross-account-api-operator",
+            me,
+        )
+        .await;
+    }
+    let aws = AwsClients::from_env(
+        metrics.clone(),
+        LimiterSettings {
+            period_scale: args.apigateway_quota_scale,
+        },
+    )
+    .await;
+    let ctx = Arc::new(Context::new(kube, aws, metrics, args.resync_interval));
+    controller::run(ctx, args.namespace, readiness).await
 }

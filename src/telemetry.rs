@@ -24,9 +24,13 @@ pub fn init_logging() {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
     if json {
-        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).init();
+        registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .init();
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_target(false)).init();
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .init();
     }
 }
 
@@ -78,12 +82,21 @@ impl Metrics {
             "AWS API calls (HTTP attempts) by service, operation and outcome",
             aws_calls.clone(),
         );
-        Metrics { reconciles, reconcile_duration, aws_calls, registry }
+        Metrics {
+            reconciles,
+            reconcile_duration,
+            aws_calls,
+            registry,
+        }
     }
 
     /// Counts one reconcile.
     pub fn reconciled(&self, result: &str, took: Duration) {
-        self.reconciles.get_or_create(&ReconcileLabels { result: result.into() }).inc();
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                result: result.into(),
+            })
+            .inc();
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
@@ -124,7 +137,11 @@ struct ServerState {
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` until the process ends.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, readiness: Readiness) -> std::io::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok" }))
@@ -137,7 +154,10 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, readiness: Readiness
 
 async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
 }
@@ -146,6 +166,9 @@ async fn readyz_handler(State(state): State<ServerState>) -> impl IntoResponse {
     if state.readiness.is_ready() {
         (StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first watch list")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first watch list",
+        )
     }
 }

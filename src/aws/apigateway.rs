@@ -8,9 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use aws_sdk_apigateway::Client;
+pub use aws_sdk_apigateway::types::PatchOperation;
 use aws_sdk_apigateway::types::{
     AuthorizerType, ConnectionType, EndpointConfiguration, EndpointType, IntegrationType, Op,
-    PatchOperation,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -116,7 +116,11 @@ pub struct ApiGateway {
 }
 
 fn patch(op: Op, path: &str, value: Option<String>) -> PatchOperation {
-    PatchOperation::builder().op(op).path(path).set_value(value).build()
+    PatchOperation::builder()
+        .op(op)
+        .path(path)
+        .set_value(value)
+        .build()
 }
 
 /// A `replace` patch operation.
@@ -149,15 +153,29 @@ fn rest_api_from(
         id: id?.to_string(),
         name: name.unwrap_or_default().to_string(),
         policy: policy.map(str::to_string),
-        endpoint_types: endpoint.map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect()).unwrap_or_default(),
-        vpc_endpoint_ids: endpoint.map(|e| e.vpc_endpoint_ids().to_vec()).unwrap_or_default(),
+        endpoint_types: endpoint
+            .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        vpc_endpoint_ids: endpoint
+            .map(|e| e.vpc_endpoint_ids().to_vec())
+            .unwrap_or_default(),
         tags: tags.cloned().unwrap_or_default(),
     })
 }
 
 impl ApiGateway {
-    pub(crate) fn new(client: Client, account: String, region: String, limiter: Arc<ApiGatewayLimiter>) -> Self {
-        ApiGateway { client, account, region, limiter }
+    pub(crate) fn new(
+        client: Client,
+        account: String,
+        region: String,
+        limiter: Arc<ApiGatewayLimiter>,
+    ) -> Self {
+        ApiGateway {
+            client,
+            account,
+            region,
+            limiter,
+        }
     }
 
     /// Region of this client.
@@ -165,7 +183,11 @@ impl ApiGateway {
         &self.region
     }
 
-    async fn call<T, E, R>(&self, op: &'static str, fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>) -> Result<T>
+    async fn call<T, E, R>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    ) -> Result<T>
     where
         E: ProvideErrorMetadata + std::fmt::Debug,
         R: std::fmt::Debug,
@@ -174,7 +196,11 @@ impl ApiGateway {
         fut.await.map_err(|e| Error::aws(op, &self.account, e))
     }
 
-    async fn find<T, E, R>(&self, op: &'static str, fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>) -> Result<Option<T>>
+    async fn find<T, E, R>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    ) -> Result<Option<T>>
     where
         E: ProvideErrorMetadata + std::fmt::Debug,
         R: std::fmt::Debug,
@@ -188,7 +214,11 @@ impl ApiGateway {
     }
 
     fn unexpected(&self, operation: &'static str, detail: &str) -> Error {
-        Error::Unexpected { operation, account: self.account.clone(), detail: detail.into() }
+        Error::Unexpected {
+            operation,
+            account: self.account.clone(),
+            detail: detail.into(),
+        }
     }
 
     // ----- REST APIs -------------------------------------------------------------------------
@@ -196,22 +226,54 @@ impl ApiGateway {
     /// The REST API with this id, `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApi"))]
     pub async fn get_rest_api(&self, id: &str) -> Result<Option<RestApi>> {
-        let out = self.find("GetRestApi", self.client.get_rest_api().rest_api_id(id).send()).await?;
-        Ok(out.and_then(|a| rest_api_from(a.id(), a.name(), a.policy(), a.endpoint_configuration(), a.tags())))
+        let out = self
+            .find(
+                "GetRestApi",
+                self.client.get_rest_api().rest_api_id(id).send(),
+            )
+            .await?;
+        Ok(out.and_then(|a| {
+            rest_api_from(
+                a.id(),
+                a.name(),
+                a.policy(),
+                a.endpoint_configuration(),
+                a.tags(),
+            )
+        }))
     }
 
     /// The REST API tagged with this uid whose endpoint type is `endpoint_type`, if any.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
-    pub async fn find_rest_api_by_uid(&self, uid: &str, endpoint_type: &str) -> Result<Option<RestApi>> {
+    pub async fn find_rest_api_by_uid(
+        &self,
+        uid: &str,
+        endpoint_type: &str,
+    ) -> Result<Option<RestApi>> {
         let mut position = None;
         loop {
             let out = self
-                .call("GetRestApis", self.client.get_rest_apis().limit(500).set_position(position).send())
+                .call(
+                    "GetRestApis",
+                    self.client
+                        .get_rest_apis()
+                        .limit(500)
+                        .set_position(position)
+                        .send(),
+                )
                 .await?;
             let found = out
                 .items()
                 .iter()
-                .filter_map(|a| rest_api_from(a.id(), a.name(), a.policy(), a.endpoint_configuration(), a.tags()))
+                .filter_map(|a| {
+                    rest_api_from(
+                        a.id(),
+                        a.name(),
+                        a.policy(),
+                        a.endpoint_configuration(),
+                        a.tags(),
+                    )
+                })
                 .find(|a| {
                     a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
                         && a.endpoint_types.iter().any(|t| t == endpoint_type)
@@ -241,36 +303,60 @@ impl ApiGateway {
             .types(kind)
             .set_vpc_endpoint_ids((!vpc_endpoint_ids.is_empty()).then(|| vpc_endpoint_ids.to_vec()))
             .build();
-        let tags: HashMap<String, String> = owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let tags: HashMap<String, String> = owner
+            .tags()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let out = self
             .call(
                 "CreateRestApi",
                 self.client
                     .create_rest_api()
                     .name(name)
-                    .description(format!("Managed by cross-account-api-operator for {}", owner.owner))
+                    .description(format!(
+                        "Managed by cross-account-api-operator for {}",
+                        owner.owner
+                    ))
                     .endpoint_configuration(endpoint)
                     .set_policy(policy)
                     .set_tags(Some(tags))
                     .send(),
             )
             .await?;
-        rest_api_from(out.id(), out.name(), out.policy(), out.endpoint_configuration(), out.tags())
-            .ok_or_else(|| self.unexpected("CreateRestApi", "no id in the answer"))
+        rest_api_from(
+            out.id(),
+            out.name(),
+            out.policy(),
+            out.endpoint_configuration(),
+            out.tags(),
+        )
+        .ok_or_else(|| self.unexpected("CreateRestApi", "no id in the answer"))
     }
 
     /// Applies patch operations to a REST API.
     #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateRestApi"))]
     pub async fn update_rest_api(&self, id: &str, ops: Vec<PatchOperation>) -> Result<()> {
-        self.call("UpdateRestApi", self.client.update_rest_api().rest_api_id(id).set_patch_operations(Some(ops)).send())
-            .await?;
+        self.call(
+            "UpdateRestApi",
+            self.client
+                .update_rest_api()
+                .rest_api_id(id)
+                .set_patch_operations(Some(ops))
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
     /// Deletes a REST API; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteRestApi"))]
     pub async fn delete_rest_api(&self, id: &str) -> Result<()> {
-        self.find("DeleteRestApi", self.client.delete_rest_api().rest_api_id(id).send()).await?;
+        self.find(
+            "DeleteRestApi",
+            self.client.delete_rest_api().rest_api_id(id).send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -279,38 +365,75 @@ impl ApiGateway {
     /// Every resource of an API with its methods.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetResources"))]
     pub async fn resources(&self, api_id: &str) -> Result<Vec<Resource>> {
-        let out = self.call("GetResources", self.client.get_resources().rest_api_id(api_id).limit(500).send()).await?;
+        let out = self
+            .call(
+                "GetResources",
+                self.client
+                    .get_resources()
+                    .rest_api_id(api_id)
+                    .limit(500)
+                    .send(),
+            )
+            .await?;
         Ok(out
             .items()
             .iter()
             .filter_map(|r| {
-                let mut methods: Vec<String> =
-                    r.resource_methods().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                let mut methods: Vec<String> = r
+                    .resource_methods()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
                 methods.sort();
-                Some(Resource { id: r.id()?.to_string(), path: r.path()?.to_string(), methods })
+                Some(Resource {
+                    id: r.id()?.to_string(),
+                    path: r.path()?.to_string(),
+                    methods,
+                })
             })
             .collect())
     }
 
     /// Creates a child resource.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "CreateResource"))]
-    pub async fn create_resource(&self, api_id: &str, parent_id: &str, path_part: &str) -> Result<String> {
+    pub async fn create_resource(
+        &self,
+        api_id: &str,
+        parent_id: &str,
+        path_part: &str,
+    ) -> Result<String> {
         let out = self
             .call(
                 "CreateResource",
-                self.client.create_resource().rest_api_id(api_id).parent_id(parent_id).path_part(path_part).send(),
+                self.client
+                    .create_resource()
+                    .rest_api_id(api_id)
+                    .parent_id(parent_id)
+                    .path_part(path_part)
+                    .send(),
             )
             .await?;
-        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateResource", "no id in the answer"))
+        out.id()
+            .map(str::to_string)
+            .ok_or_else(|| self.unexpected("CreateResource", "no id in the answer"))
     }
 
     /// A method, `None` if it is not set up.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
-    pub async fn get_method(&self, api_id: &str, resource_id: &str, http_method: &str) -> Result<Option<Method>> {
+    pub async fn get_method(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+    ) -> Result<Option<Method>> {
         let out = self
             .find(
                 "GetMethod",
-                self.client.get_method().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send(),
+                self.client
+                    .get_method()
+                    .rest_api_id(api_id)
+                    .resource_id(resource_id)
+                    .http_method(http_method)
+                    .send(),
             )
             .await?;
         Ok(out.map(|m| Method {
@@ -322,7 +445,13 @@ impl ApiGateway {
 
     /// Sets up a method.
     #[instrument(skip(self, method), fields(account = %self.account, service = "apigateway", operation = "PutMethod"))]
-    pub async fn put_method(&self, api_id: &str, resource_id: &str, http_method: &str, method: &Method) -> Result<()> {
+    pub async fn put_method(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        method: &Method,
+    ) -> Result<()> {
         self.call(
             "PutMethod",
             self.client
@@ -332,7 +461,10 @@ impl ApiGateway {
                 .http_method(http_method)
                 .authorization_type(&method.authorization_type)
                 .set_authorizer_id(method.authorizer_id.clone())
-                .set_request_parameters((!method.request_parameters.is_empty()).then(|| method.request_parameters.clone()))
+                .set_request_parameters(
+                    (!method.request_parameters.is_empty())
+                        .then(|| method.request_parameters.clone()),
+                )
                 .send(),
         )
         .await?;
@@ -341,7 +473,13 @@ impl ApiGateway {
 
     /// Applies patch operations to a method.
     #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateMethod"))]
-    pub async fn update_method(&self, api_id: &str, resource_id: &str, http_method: &str, ops: Vec<PatchOperation>) -> Result<()> {
+    pub async fn update_method(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        ops: Vec<PatchOperation>,
+    ) -> Result<()> {
         self.call(
             "UpdateMethod",
             self.client
@@ -358,15 +496,28 @@ impl ApiGateway {
 
     /// An integration, `None` if there is none.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetIntegration"))]
-    pub async fn get_integration(&self, api_id: &str, resource_id: &str, http_method: &str) -> Result<Option<Integration>> {
+    pub async fn get_integration(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+    ) -> Result<Option<Integration>> {
         let out = self
             .find(
                 "GetIntegration",
-                self.client.get_integration().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send(),
+                self.client
+                    .get_integration()
+                    .rest_api_id(api_id)
+                    .resource_id(resource_id)
+                    .http_method(http_method)
+                    .send(),
             )
             .await?;
         Ok(out.map(|i| Integration {
-            kind: i.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            kind: i
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
             http_method: i.http_method().map(str::to_string),
             uri: i.uri().map(str::to_string),
             connection_type: i.connection_type().map(|c| c.as_str().to_string()),
@@ -405,7 +556,13 @@ impl ApiGateway {
 
     /// Sets up a MOCK integration answering 200 with `body` (for `GET /health`).
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "PutIntegration"))]
-    pub async fn put_mock_integration(&self, api_id: &str, resource_id: &str, http_method: &str, body: &str) -> Result<()> {
+    pub async fn put_mock_integration(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        body: &str,
+    ) -> Result<()> {
         self.call(
             "PutIntegration",
             self.client
@@ -449,7 +606,16 @@ impl ApiGateway {
     /// Every authorizer of an API.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetAuthorizers"))]
     pub async fn authorizers(&self, api_id: &str) -> Result<Vec<Authorizer>> {
-        let out = self.call("GetAuthorizers", self.client.get_authorizers().rest_api_id(api_id).limit(500).send()).await?;
+        let out = self
+            .call(
+                "GetAuthorizers",
+                self.client
+                    .get_authorizers()
+                    .rest_api_id(api_id)
+                    .limit(500)
+                    .send(),
+            )
+            .await?;
         Ok(out
             .items()
             .iter()
@@ -457,7 +623,10 @@ impl ApiGateway {
                 Some(Authorizer {
                     id: a.id()?.to_string(),
                     name: a.name().unwrap_or_default().to_string(),
-                    kind: a.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    kind: a
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
                     uri: a.authorizer_uri().unwrap_or_default().to_string(),
                     identity_source: a.identity_source().unwrap_or_default().to_string(),
                     ttl_seconds: a.authorizer_result_ttl_in_seconds().unwrap_or(300),
@@ -483,15 +652,27 @@ impl ApiGateway {
                     .send(),
             )
             .await?;
-        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateAuthorizer", "no id in the answer"))
+        out.id()
+            .map(str::to_string)
+            .ok_or_else(|| self.unexpected("CreateAuthorizer", "no id in the answer"))
     }
 
     /// Applies patch operations to an authorizer.
     #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateAuthorizer"))]
-    pub async fn update_authorizer(&self, api_id: &str, id: &str, ops: Vec<PatchOperation>) -> Result<()> {
+    pub async fn update_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        ops: Vec<PatchOperation>,
+    ) -> Result<()> {
         self.call(
             "UpdateAuthorizer",
-            self.client.update_authorizer().rest_api_id(api_id).authorizer_id(id).set_patch_operations(Some(ops)).send(),
+            self.client
+                .update_authorizer()
+                .rest_api_id(api_id)
+                .authorizer_id(id)
+                .set_patch_operations(Some(ops))
+                .send(),
         )
         .await?;
         Ok(())
@@ -500,8 +681,15 @@ impl ApiGateway {
     /// Deletes an authorizer; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteAuthorizer"))]
     pub async fn delete_authorizer(&self, api_id: &str, id: &str) -> Result<()> {
-        self.find("DeleteAuthorizer", self.client.delete_authorizer().rest_api_id(api_id).authorizer_id(id).send())
-            .await?;
+        self.find(
+            "DeleteAuthorizer",
+            self.client
+                .delete_authorizer()
+                .rest_api_id(api_id)
+                .authorizer_id(id)
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -510,21 +698,47 @@ impl ApiGateway {
     /// Deployment id of a stage; `Ok(None)` when the stage does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStage"))]
     pub async fn stage_deployment(&self, api_id: &str, stage: &str) -> Result<Option<String>> {
-        let out = self.find("GetStage", self.client.get_stage().rest_api_id(api_id).stage_name(stage).send()).await?;
+        let out = self
+            .find(
+                "GetStage",
+                self.client
+                    .get_stage()
+                    .rest_api_id(api_id)
+                    .stage_name(stage)
+                    .send(),
+            )
+            .await?;
         Ok(out.map(|s| s.deployment_id().unwrap_or_default().to_string()))
     }
 
     /// Names of every stage of an API.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStages"))]
     pub async fn stage_names(&self, api_id: &str) -> Result<Vec<String>> {
-        let out = self.call("GetStages", self.client.get_stages().rest_api_id(api_id).send()).await?;
-        Ok(out.item().iter().filter_map(|s| s.stage_name().map(str::to_string)).collect())
+        let out = self
+            .call(
+                "GetStages",
+                self.client.get_stages().rest_api_id(api_id).send(),
+            )
+            .await?;
+        Ok(out
+            .item()
+            .iter()
+            .filter_map(|s| s.stage_name().map(str::to_string))
+            .collect())
     }
 
     /// Deletes a stage; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteStage"))]
     pub async fn delete_stage(&self, api_id: &str, stage: &str) -> Result<()> {
-        self.find("DeleteStage", self.client.delete_stage().rest_api_id(api_id).stage_name(stage).send()).await?;
+        self.find(
+            "DeleteStage",
+            self.client
+                .delete_stage()
+                .rest_api_id(api_id)
+                .stage_name(stage)
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -535,10 +749,17 @@ impl ApiGateway {
         let out = self
             .call(
                 "CreateDeployment",
-                self.client.create_deployment().rest_api_id(api_id).stage_name(stage).description(description).send(),
+                self.client
+                    .create_deployment()
+                    .rest_api_id(api_id)
+                    .stage_name(stage)
+                    .description(description)
+                    .send(),
             )
             .await?;
-        out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateDeployment", "no id in the answer"))
+        out.id()
+            .map(str::to_string)
+            .ok_or_else(|| self.unexpected("CreateDeployment", "no id in the answer"))
     }
 
     // ----- VPC links -------------------------------------------------------------------------
@@ -546,11 +767,19 @@ impl ApiGateway {
     /// A VPC link, `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLink"))]
     pub async fn get_vpc_link(&self, id: &str) -> Result<Option<VpcLink>> {
-        let out = self.find("GetVpcLink", self.client.get_vpc_link().vpc_link_id(id).send()).await?;
+        let out = self
+            .find(
+                "GetVpcLink",
+                self.client.get_vpc_link().vpc_link_id(id).send(),
+            )
+            .await?;
         Ok(out.and_then(|l| {
             Some(VpcLink {
                 id: l.id()?.to_string(),
-                status: l.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: l
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 status_message: l.status_message().map(str::to_string),
                 target_arns: l.target_arns().to_vec(),
             })
@@ -563,13 +792,23 @@ impl ApiGateway {
         let mut position = None;
         loop {
             let out = self
-                .call("GetVpcLinks", self.client.get_vpc_links().limit(500).set_position(position).send())
+                .call(
+                    "GetVpcLinks",
+                    self.client
+                        .get_vpc_links()
+                        .limit(500)
+                        .set_position(position)
+                        .send(),
+                )
                 .await?;
             let found = out.items().iter().find_map(|l| {
                 let tagged = l.tags().and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid);
                 tagged.then(|| VpcLink {
                     id: l.id().unwrap_or_default().to_string(),
-                    status: l.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    status: l
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                     status_message: l.status_message().map(str::to_string),
                     target_arns: l.target_arns().to_vec(),
                 })
@@ -586,23 +825,41 @@ impl ApiGateway {
 
     /// Creates a REST VPC link to an NLB.
     #[instrument(skip(self, owner), fields(account = %self.account, service = "apigateway", operation = "CreateVpcLink"))]
-    pub async fn create_vpc_link(&self, name: &str, nlb_arn: &str, owner: &Ownership) -> Result<VpcLink> {
-        let tags: HashMap<String, String> = owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    pub async fn create_vpc_link(
+        &self,
+        name: &str,
+        nlb_arn: &str,
+        owner: &Ownership,
+    ) -> Result<VpcLink> {
+        let tags: HashMap<String, String> = owner
+            .tags()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let out = self
             .call(
                 "CreateVpcLink",
                 self.client
                     .create_vpc_link()
                     .name(name)
-                    .description(format!("Managed by cross-account-api-operator for {}", owner.owner))
+                    .description(format!(
+                        "Managed by cross-account-api-operator for {}",
+                        owner.owner
+                    ))
                     .target_arns(nlb_arn)
                     .set_tags(Some(tags))
                     .send(),
             )
             .await?;
         Ok(VpcLink {
-            id: out.id().map(str::to_string).ok_or_else(|| self.unexpected("CreateVpcLink", "no id in the answer"))?,
-            status: out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            id: out
+                .id()
+                .map(str::to_string)
+                .ok_or_else(|| self.unexpected("CreateVpcLink", "no id in the answer"))?,
+            status: out
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
             status_message: out.status_message().map(str::to_string),
             target_arns: out.target_arns().to_vec(),
         })
@@ -612,7 +869,11 @@ impl ApiGateway {
     /// integration still uses it) comes back as an in-use error.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteVpcLink"))]
     pub async fn delete_vpc_link(&self, id: &str) -> Result<()> {
-        self.find("DeleteVpcLink", self.client.delete_vpc_link().vpc_link_id(id).send()).await?;
+        self.find(
+            "DeleteVpcLink",
+            self.client.delete_vpc_link().vpc_link_id(id).send(),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -113,11 +113,18 @@ fn tag_spec(kind: ResourceType, owner: &Ownership, name: Option<&str>) -> TagSpe
 fn endpoint_from(e: &aws_sdk_ec2::types::VpcEndpoint) -> Option<Endpoint> {
     Some(Endpoint {
         id: e.vpc_endpoint_id()?.to_string(),
-        state: e.state().map(|s| s.as_str().to_ascii_lowercase()).unwrap_or_default(),
+        state: e
+            .state()
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .unwrap_or_default(),
         vpc_id: e.vpc_id().unwrap_or_default().to_string(),
         service_name: e.service_name().unwrap_or_default().to_string(),
         subnet_ids: e.subnet_ids().to_vec(),
-        security_group_ids: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        security_group_ids: e
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect(),
         network_interface_ids: e.network_interface_ids().to_vec(),
         private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
     })
@@ -126,17 +133,31 @@ fn endpoint_from(e: &aws_sdk_ec2::types::VpcEndpoint) -> Option<Endpoint> {
 fn https_cidrs(permissions: &[IpPermission]) -> Vec<String> {
     let mut cidrs: Vec<String> = permissions
         .iter()
-        .filter(|p| p.ip_protocol() == Some("tcp") && p.from_port() == Some(443) && p.to_port() == Some(443))
-        .flat_map(|p| p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)))
+        .filter(|p| {
+            p.ip_protocol() == Some("tcp") && p.from_port() == Some(443) && p.to_port() == Some(443)
+        })
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_string))
+        })
         .collect();
     cidrs.sort();
     cidrs
 }
 
 fn https_permission(cidrs: &[String]) -> IpPermission {
-    let mut p = IpPermission::builder().ip_protocol("tcp").from_port(443).to_port(443);
+    let mut p = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443);
     for cidr in cidrs {
-        p = p.ip_ranges(IpRange::builder().cidr_ip(cidr).description("execute-api via cross-account-api-operator").build());
+        p = p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .description("execute-api via cross-account-api-operator")
+                .build(),
+        );
     }
     p.build()
 }
@@ -149,7 +170,10 @@ impl Ec2 {
         Ec2 { client, account }
     }
 
-    fn err<E, R>(&self, op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
+    fn err<E, R>(
+        &self,
+        op: &'static str,
+    ) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug,
         R: std::fmt::Debug,
@@ -160,7 +184,13 @@ impl Ec2 {
     /// The endpoint with this id; `None` when it does not exist or is deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
     pub async fn find_endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
-        match self.client.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
+        match self
+            .client
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(id)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out
                 .vpc_endpoints()
                 .iter()
@@ -182,12 +212,21 @@ impl Ec2 {
             .send()
             .await
             .map_err(self.err("DescribeVpcEndpoints"))?;
-        Ok(out.vpc_endpoints().iter().filter_map(endpoint_from).find(|e| !GONE_STATES.contains(&e.state.as_str())))
+        Ok(out
+            .vpc_endpoints()
+            .iter()
+            .filter_map(endpoint_from)
+            .find(|e| !GONE_STATES.contains(&e.state.as_str())))
     }
 
     /// Creates the endpoint; `client_token` makes a retried create return the first endpoint.
     #[instrument(skip(self, req, owner), fields(account = %self.account, service = "ec2", operation = "CreateVpcEndpoint"))]
-    pub async fn create_endpoint(&self, req: &EndpointRequest<'_>, owner: &Ownership, client_token: &str) -> Result<Endpoint> {
+    pub async fn create_endpoint(
+        &self,
+        req: &EndpointRequest<'_>,
+        owner: &Ownership,
+        client_token: &str,
+    ) -> Result<Endpoint> {
         let out = self
             .client
             .create_vpc_endpoint()
@@ -198,15 +237,21 @@ impl Ec2 {
             .set_security_group_ids(Some(req.security_group_ids.to_vec()))
             .private_dns_enabled(req.private_dns_enabled)
             .client_token(client_token)
-            .tag_specifications(tag_spec(ResourceType::VpcEndpoint, owner, Some(&owner.owner)))
+            .tag_specifications(tag_spec(
+                ResourceType::VpcEndpoint,
+                owner,
+                Some(&owner.owner),
+            ))
             .send()
             .await
             .map_err(self.err("CreateVpcEndpoint"))?;
-        out.vpc_endpoint().and_then(endpoint_from).ok_or_else(|| Error::Unexpected {
-            operation: "CreateVpcEndpoint",
-            account: self.account.clone(),
-            detail: "no endpoint in the answer".into(),
-        })
+        out.vpc_endpoint()
+            .and_then(endpoint_from)
+            .ok_or_else(|| Error::Unexpected {
+                operation: "CreateVpcEndpoint",
+                account: self.account.clone(),
+                detail: "no endpoint in the answer".into(),
+            })
     }
 
     /// Applies a change to an endpoint.
@@ -230,17 +275,28 @@ impl Ec2 {
     /// Deletes an endpoint; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DeleteVpcEndpoints"))]
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        match self.client.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await {
+        match self
+            .client
+            .delete_vpc_endpoints()
+            .vpc_endpoint_ids(id)
+            .send()
+            .await
+        {
             Ok(out) => {
                 // DeleteVpcEndpoints reports per-endpoint failures in the body.
                 match out.unsuccessful().iter().filter_map(|u| u.error()).next() {
-                    Some(err) if !err.code().unwrap_or_default().contains("NotFound") => Err(Error::Aws {
-                        operation: "DeleteVpcEndpoints",
-                        account: self.account.clone(),
-                        code: err.code().unwrap_or("Unknown").to_string(),
-                        message: err.message().unwrap_or_default().to_string(),
-                        class: crate::error::classify(err.code().unwrap_or_default(), err.message().unwrap_or_default()),
-                    }),
+                    Some(err) if !err.code().unwrap_or_default().contains("NotFound") => {
+                        Err(Error::Aws {
+                            operation: "DeleteVpcEndpoints",
+                            account: self.account.clone(),
+                            code: err.code().unwrap_or("Unknown").to_string(),
+                            message: err.message().unwrap_or_default().to_string(),
+                            class: crate::error::classify(
+                                err.code().unwrap_or_default(),
+                                err.message().unwrap_or_default(),
+                            ),
+                        })
+                    }
                     _ => Ok(()),
                 }
             }
@@ -273,7 +329,11 @@ impl Ec2 {
 
     /// The security group tagged with this uid in `vpc_id`, if any.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeSecurityGroups"))]
-    pub async fn find_security_group_by_uid(&self, vpc_id: &str, uid: &str) -> Result<Option<SecurityGroup>> {
+    pub async fn find_security_group_by_uid(
+        &self,
+        vpc_id: &str,
+        uid: &str,
+    ) -> Result<Option<SecurityGroup>> {
         let out = self
             .client
             .describe_security_groups()
@@ -283,28 +343,41 @@ impl Ec2 {
             .await
             .map_err(self.err("DescribeSecurityGroups"))?;
         Ok(out.security_groups().iter().find_map(|g| {
-            Some(SecurityGroup { id: g.group_id()?.to_string(), https_cidrs: https_cidrs(g.ip_permissions()) })
+            Some(SecurityGroup {
+                id: g.group_id()?.to_string(),
+                https_cidrs: https_cidrs(g.ip_permissions()),
+            })
         }))
     }
 
     /// Creates the endpoint's security group (no ingress yet).
     #[instrument(skip(self, owner), fields(account = %self.account, service = "ec2", operation = "CreateSecurityGroup"))]
-    pub async fn create_security_group(&self, vpc_id: &str, name: &str, owner: &Ownership) -> Result<String> {
+    pub async fn create_security_group(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        owner: &Ownership,
+    ) -> Result<String> {
         let out = self
             .client
             .create_security_group()
             .group_name(name)
-            .description(format!("execute-api endpoint of {} (cross-account-api-operator)", owner.owner))
+            .description(format!(
+                "execute-api endpoint of {} (cross-account-api-operator)",
+                owner.owner
+            ))
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, owner, Some(name)))
             .send()
             .await
             .map_err(self.err("CreateSecurityGroup"))?;
-        out.group_id().map(str::to_string).ok_or_else(|| Error::Unexpected {
-            operation: "CreateSecurityGroup",
-            account: self.account.clone(),
-            detail: "no group id in the answer".into(),
-        })
+        out.group_id()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Unexpected {
+                operation: "CreateSecurityGroup",
+                account: self.account.clone(),
+                detail: "no group id in the answer".into(),
+            })
     }
 
     /// Allows TCP 443 from these CIDRs.
@@ -337,7 +410,13 @@ impl Ec2 {
     /// endpoint still uses it) comes back as an [`crate::error::ErrorClass::InUse`] error.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DeleteSecurityGroup"))]
     pub async fn delete_security_group(&self, group_id: &str) -> Result<()> {
-        match self.client.delete_security_group().group_id(group_id).send().await {
+        match self
+            .client
+            .delete_security_group()
+            .group_id(group_id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(self.err("DeleteSecurityGroup")(e)),

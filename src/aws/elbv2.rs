@@ -63,7 +63,11 @@ pub struct Elbv2 {
 }
 
 fn tags(owner: &Ownership) -> Vec<Tag> {
-    owner.tags().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    owner
+        .tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn code_of<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<&str>
@@ -85,7 +89,10 @@ impl Elbv2 {
         Elbv2 { client, account }
     }
 
-    fn err<E, R>(&self, op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
+    fn err<E, R>(
+        &self,
+        op: &'static str,
+    ) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug,
         R: std::fmt::Debug,
@@ -113,7 +120,11 @@ impl Elbv2 {
 
     /// The target group by ARN or by name; `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTargetGroups"))]
-    pub async fn find_target_group(&self, arn: Option<&str>, name: &str) -> Result<Option<TargetGroup>> {
+    pub async fn find_target_group(
+        &self,
+        arn: Option<&str>,
+        name: &str,
+    ) -> Result<Option<TargetGroup>> {
         let req = self.client.describe_target_groups();
         let req = match arn {
             Some(arn) => req.target_group_arns(arn),
@@ -133,7 +144,12 @@ impl Elbv2 {
 
     /// Creates the IP target group: TCP 443 with a TCP health check.
     #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateTargetGroup"))]
-    pub async fn create_target_group(&self, name: &str, vpc_id: &str, owner: &Ownership) -> Result<TargetGroup> {
+    pub async fn create_target_group(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        owner: &Ownership,
+    ) -> Result<TargetGroup> {
         let out = self
             .client
             .create_target_group()
@@ -149,7 +165,12 @@ impl Elbv2 {
             .map_err(self.err("CreateTargetGroup"))?;
         out.target_groups()
             .iter()
-            .find_map(|g| Some(TargetGroup { arn: g.target_group_arn()?.to_string(), vpc_id: vpc_id.to_string() }))
+            .find_map(|g| {
+                Some(TargetGroup {
+                    arn: g.target_group_arn()?.to_string(),
+                    vpc_id: vpc_id.to_string(),
+                })
+            })
             .ok_or_else(|| Error::Unexpected {
                 operation: "CreateTargetGroup",
                 account: self.account.clone(),
@@ -189,16 +210,21 @@ impl Elbv2 {
 
     /// Registers targets on port 443.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "RegisterTargets"))]
-    pub async fn register(&self, target_group_arn: &str, targets: &[(String, Option<String>)]) -> Result<()> {
+    pub async fn register(
+        &self,
+        target_group_arn: &str,
+        targets: &[(String, Option<String>)],
+    ) -> Result<()> {
         let targets = targets
             .iter()
-            .map(|(ip, az)| TargetDescription::builder().id(ip).port(443).set_availability_zone(az.clone()).build())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Unexpected {
-                operation: "RegisterTargets",
-                account: self.account.clone(),
-                detail: e.to_string(),
-            })?;
+            .map(|(ip, az)| {
+                TargetDescription::builder()
+                    .id(ip)
+                    .port(443)
+                    .set_availability_zone(az.clone())
+                    .build()
+            })
+            .collect::<Vec<_>>();
         self.client
             .register_targets()
             .target_group_arn(target_group_arn)
@@ -211,16 +237,21 @@ impl Elbv2 {
 
     /// Deregisters targets (they drain).
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeregisterTargets"))]
-    pub async fn deregister(&self, target_group_arn: &str, targets: &[(String, Option<String>)]) -> Result<()> {
+    pub async fn deregister(
+        &self,
+        target_group_arn: &str,
+        targets: &[(String, Option<String>)],
+    ) -> Result<()> {
         let targets = targets
             .iter()
-            .map(|(ip, az)| TargetDescription::builder().id(ip).port(443).set_availability_zone(az.clone()).build())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Unexpected {
-                operation: "DeregisterTargets",
-                account: self.account.clone(),
-                detail: e.to_string(),
-            })?;
+            .map(|(ip, az)| {
+                TargetDescription::builder()
+                    .id(ip)
+                    .port(443)
+                    .set_availability_zone(az.clone())
+                    .build()
+            })
+            .collect::<Vec<_>>();
         self.client
             .deregister_targets()
             .target_group_arn(target_group_arn)
@@ -234,7 +265,13 @@ impl Elbv2 {
     /// Deletes a target group; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteTargetGroup"))]
     pub async fn delete_target_group(&self, arn: &str) -> Result<()> {
-        match self.client.delete_target_group().target_group_arn(arn).send().await {
+        match self
+            .client
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(self.err("DeleteTargetGroup")(e)),
@@ -243,7 +280,11 @@ impl Elbv2 {
 
     /// The NLB by ARN or by name; `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeLoadBalancers"))]
-    pub async fn find_load_balancer(&self, arn: Option<&str>, name: &str) -> Result<Option<LoadBalancer>> {
+    pub async fn find_load_balancer(
+        &self,
+        arn: Option<&str>,
+        name: &str,
+    ) -> Result<Option<LoadBalancer>> {
         let req = self.client.describe_load_balancers();
         let req = match arn {
             Some(arn) => req.load_balancer_arns(arn),
@@ -269,7 +310,12 @@ impl Elbv2 {
 
     /// Creates the internal NLB.
     #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateLoadBalancer"))]
-    pub async fn create_load_balancer(&self, name: &str, subnet_ids: &[String], owner: &Ownership) -> Result<LoadBalancer> {
+    pub async fn create_load_balancer(
+        &self,
+        name: &str,
+        subnet_ids: &[String],
+        owner: &Ownership,
+    ) -> Result<LoadBalancer> {
         let out = self
             .client
             .create_load_balancer()
@@ -287,7 +333,11 @@ impl Elbv2 {
                 Some(LoadBalancer {
                     arn: lb.load_balancer_arn()?.to_string(),
                     dns_name: lb.dns_name().unwrap_or_default().to_string(),
-                    state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+                    state: lb
+                        .state()
+                        .and_then(|s| s.code())
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
                     state_reason: None,
                 })
             })
@@ -302,7 +352,13 @@ impl Elbv2 {
     /// targets it) comes back as an in-use error.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteLoadBalancer"))]
     pub async fn delete_load_balancer(&self, arn: &str) -> Result<()> {
-        match self.client.delete_load_balancer().load_balancer_arn(arn).send().await {
+        match self
+            .client
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(self.err("DeleteLoadBalancer")(e)),
@@ -312,7 +368,13 @@ impl Elbv2 {
     /// The NLB's listeners.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeListeners"))]
     pub async fn listeners(&self, load_balancer_arn: &str) -> Result<Vec<Listener>> {
-        match self.client.describe_listeners().load_balancer_arn(load_balancer_arn).send().await {
+        match self
+            .client
+            .describe_listeners()
+            .load_balancer_arn(load_balancer_arn)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out
                 .listeners()
                 .iter()
@@ -334,12 +396,20 @@ impl Elbv2 {
     }
 
     fn forward(target_group_arn: &str) -> Action {
-        Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build()
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(target_group_arn)
+            .build()
     }
 
     /// Creates the TCP 443 listener forwarding to the target group (TLS passes through).
     #[instrument(skip(self, owner), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "CreateListener"))]
-    pub async fn create_listener(&self, load_balancer_arn: &str, target_group_arn: &str, owner: &Ownership) -> Result<String> {
+    pub async fn create_listener(
+        &self,
+        load_balancer_arn: &str,
+        target_group_arn: &str,
+        owner: &Ownership,
+    ) -> Result<String> {
         let out = self
             .client
             .create_listener()

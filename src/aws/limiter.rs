@@ -44,13 +44,20 @@ struct Buckets {
 
 impl Buckets {
     fn new(scale: f64, now: Instant) -> Self {
-        Buckets { scale: scale.max(0.0001), tokens: BURST, refilled_at: now, next_allowed: HashMap::new() }
+        Buckets {
+            scale: scale.max(0.0001),
+            tokens: BURST,
+            refilled_at: now,
+            next_allowed: HashMap::new(),
+        }
     }
 
     /// Takes a permit for `operation` at `now`, or says how long to wait before trying again.
     fn try_acquire(&mut self, operation: &'static str, now: Instant) -> Result<(), Duration> {
         let rate = RATE_PER_SECOND / self.scale;
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(BURST);
         self.refilled_at = now;
         if let Some(at) = self.next_allowed.get(operation)
@@ -63,7 +70,8 @@ impl Buckets {
         }
         self.tokens -= 1.0;
         if let Some(interval) = operation_interval(operation) {
-            self.next_allowed.insert(operation, now + interval.mul_f64(self.scale));
+            self.next_allowed
+                .insert(operation, now + interval.mul_f64(self.scale));
         }
         Ok(())
     }
@@ -78,13 +86,20 @@ pub struct ApiGatewayLimiter {
 impl ApiGatewayLimiter {
     /// A full bucket.
     pub fn new(settings: LimiterSettings) -> Self {
-        ApiGatewayLimiter { buckets: Mutex::new(Buckets::new(settings.period_scale, Instant::now())) }
+        ApiGatewayLimiter {
+            buckets: Mutex::new(Buckets::new(settings.period_scale, Instant::now())),
+        }
     }
 
     /// Waits until `operation` may be sent.
     pub async fn acquire(&self, operation: &'static str) {
         loop {
-            let wait = match self.buckets.lock().await.try_acquire(operation, Instant::now()) {
+            let wait = match self
+                .buckets
+                .lock()
+                .await
+                .try_acquire(operation, Instant::now())
+            {
                 Ok(()) => return,
                 Err(wait) => wait,
             };
@@ -104,9 +119,17 @@ mod tests {
         for _ in 0..40 {
             assert!(b.try_acquire("GetRestApi", t0).is_ok());
         }
-        let wait = b.try_acquire("GetRestApi", t0).expect_err("bucket is empty after the burst");
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100), "{wait:?}");
-        assert!(b.try_acquire("GetRestApi", t0 + Duration::from_millis(100)).is_ok());
+        let wait = b
+            .try_acquire("GetRestApi", t0)
+            .expect_err("bucket is empty after the burst");
+        assert!(
+            wait > Duration::from_millis(90) && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        assert!(
+            b.try_acquire("GetRestApi", t0 + Duration::from_millis(100))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -114,11 +137,19 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Buckets::new(1.0, t0);
         assert!(b.try_acquire("CreateDeployment", t0).is_ok());
-        let wait = b.try_acquire("CreateDeployment", t0 + Duration::from_secs(1)).expect_err("too soon");
+        let wait = b
+            .try_acquire("CreateDeployment", t0 + Duration::from_secs(1))
+            .expect_err("too soon");
         assert_eq!(wait, Duration::from_secs(4));
         // Other operations are not held back by it.
-        assert!(b.try_acquire("GetStage", t0 + Duration::from_secs(1)).is_ok());
-        assert!(b.try_acquire("CreateDeployment", t0 + Duration::from_secs(5)).is_ok());
+        assert!(
+            b.try_acquire("GetStage", t0 + Duration::from_secs(1))
+                .is_ok()
+        );
+        assert!(
+            b.try_acquire("CreateDeployment", t0 + Duration::from_secs(5))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -126,6 +157,9 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Buckets::new(0.1, t0);
         assert!(b.try_acquire("DeleteRestApi", t0).is_ok());
-        assert_eq!(b.try_acquire("DeleteRestApi", t0).expect_err("spaced"), Duration::from_secs(3));
+        assert_eq!(
+            b.try_acquire("DeleteRestApi", t0).expect_err("spaced"),
+            Duration::from_secs(3)
+        );
     }
 }

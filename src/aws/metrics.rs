@@ -60,7 +60,11 @@ impl Intercept for CallMetrics {
         let outcome = outcome(context.response().map(|r| r.status().as_u16()));
         self.metrics
             .aws_calls
-            .get_or_create(&AwsCallLabels { service, operation, outcome: outcome.into() })
+            .get_or_create(&AwsCallLabels {
+                service,
+                operation,
+                outcome: outcome.into(),
+            })
             .inc();
         Ok(())
     }

@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::identity::IdentityCache;
 use tokio::sync::Mutex;
 
 pub use limiter::{ApiGatewayLimiter, LimiterSettings};
@@ -76,7 +76,9 @@ impl AwsClients {
     /// and our call metrics.
     pub async fn from_env(metrics: Arc<Metrics>, limiter_settings: LimiterSettings) -> Self {
         let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
             .build_https();
         let base = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
@@ -115,7 +117,9 @@ impl AwsClients {
             if let Some(external_id) = &key.external_id {
                 provider = provider.external_id(external_id.clone());
             }
-            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider.build().await)));
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(
+                provider.build().await,
+            )));
         }
         let config = builder.build();
         let account = key.account();
@@ -130,7 +134,9 @@ impl AwsClients {
         let clients = AccountClients {
             ec2: ec2::Ec2::new(
                 aws_sdk_ec2::Client::from_conf(
-                    aws_sdk_ec2::config::Builder::from(&config).interceptor(interceptor.clone()).build(),
+                    aws_sdk_ec2::config::Builder::from(&config)
+                        .interceptor(interceptor.clone())
+                        .build(),
                 ),
                 account.clone(),
             ),
@@ -144,7 +150,9 @@ impl AwsClients {
             ),
             apigateway: apigateway::ApiGateway::new(
                 aws_sdk_apigateway::Client::from_conf(
-                    aws_sdk_apigateway::config::Builder::from(&config).interceptor(interceptor).build(),
+                    aws_sdk_apigateway::config::Builder::from(&config)
+                        .interceptor(interceptor)
+                        .build(),
                 ),
                 account,
                 key.region.clone(),
@@ -168,13 +176,21 @@ pub struct Ownership {
 impl Ownership {
     /// The tag pairs, owner first.
     pub fn tags(&self) -> [(&'static str, String); 2] {
-        [(crate::api::OWNER_TAG, self.owner.clone()), (crate::api::UID_TAG, self.uid.clone())]
+        [
+            (crate::api::OWNER_TAG, self.owner.clone()),
+            (crate::api::UID_TAG, self.uid.clone()),
+        ]
     }
 
     /// A name for resources whose names are unique per account and region and at most 32
     /// characters (NLB, target group): `xapi-` and 27 hex digits of the uid.
     pub fn short_name(&self) -> String {
-        let hex: String = self.uid.chars().filter(|c| c.is_ascii_hexdigit()).take(27).collect();
+        let hex: String = self
+            .uid
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .take(27)
+            .collect();
         format!("xapi-{hex}")
     }
 }
@@ -191,13 +207,19 @@ mod tests {
             region: "us-gov-west-1".into(),
         };
         assert_eq!(key.account(), "222222222222");
-        let own = AccountKey { role_arn: None, ..key };
+        let own = AccountKey {
+            role_arn: None,
+            ..key
+        };
         assert_eq!(own.account(), "default");
     }
 
     #[test]
     fn short_name_fits_elb_limits() {
-        let o = Ownership { owner: "ns/n".into(), uid: "0f6a2c1e-4b7d-4e2a-9c3b-1d2e3f4a5b6c".into() };
+        let o = Ownership {
+            owner: "ns/n".into(),
+            uid: "0f6a2c1e-4b7d-4e2a-9c3b-1d2e3f4a5b6c".into(),
+        };
         let name = o.short_name();
         assert_eq!(name, "xapi-0f6a2c1e4b7d4e2a9c3b1d2e3f4");
         assert!(name.len() <= 32);

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 
@@ -29,7 +30,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _stop(signum: int, frame: object) -> None:
-    sys.exit(0)
+    """Exit at once: all state is in memory and meant to be thrown away, and
+    a normal interpreter shutdown with moto loaded takes most of a second."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _watch_stdin() -> None:
@@ -43,6 +48,10 @@ def _watch_stdin() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
+    # moto's request recorder writes to ./moto_recording by default; keep it
+    # out of whatever directory the emulator was started in.
+    os.environ.setdefault("MOTO_RECORDER_FILEPATH",
+                          os.path.join(tempfile.gettempdir(), f"xapi-moto-recording-{os.getpid()}"))
 
     from werkzeug.serving import make_server
 
@@ -72,15 +81,16 @@ def main(argv: list[str] | None = None) -> None:
 
     app = XapiMiddleware(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    server.daemon_threads = True  # stop promptly, even with keep-alive connections open
+    server.block_on_close = False
     port = server.server_port
     os.environ.setdefault("MOTO_PORT", str(port))
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    print(f"READY http://{args.host}:{port}", flush=True)
     if args.exit_on_stdin_close:
         threading.Thread(target=_watch_stdin, daemon=True).start()
-
-    print(f"READY http://{args.host}:{port}", flush=True)
     try:
         server.serve_forever()
     finally:

@@ -73,10 +73,6 @@ DEPLOYMENT_SCHEMA = Schema({
 _VPCE_PATH = "/endpointConfiguration/vpcEndpointIds"
 
 
-class ApiNotFound(NotFoundException):
-    code = 404
-
-
 def _path_parts(resp: APIGatewayResponse) -> list[str]:
     return resp.path.split("/")
 

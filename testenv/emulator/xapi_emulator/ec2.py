@@ -22,7 +22,7 @@ import ipaddress
 import random
 from typing import Any
 
-from moto.ec2.exceptions import DependencyViolationError, EC2ClientError, InvalidSubnetIdError
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
 from moto.ec2.models import EC2Backend
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.responses.vpcs import VPCs

@@ -1,0 +1,398 @@
+//! kube-runtime Controller wiring: finalizer, status patch, Events, metrics and the requeue
+//! policy (a per-object backoff, since kube gives none).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZER};
+use crate::aws::{AccountKey, AwsClients, Ownership};
+use crate::conditions::{self, StepCondition};
+use crate::error::{Error, ErrorClass, Result};
+use crate::reconcile::{self, Journal, Side, Sides};
+use crate::telemetry::{Metrics, Readiness};
+
+/// Field manager of every write.
+pub const MANAGER: &str = "cross-account-api-operator";
+
+/// Shared state of every reconcile.
+pub struct Context {
+    /// Kubernetes client.
+    pub kube: Client,
+    /// AWS clients per account.
+    pub aws: AwsClients,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// How often a Ready object is re-checked for drift.
+    pub resync: Duration,
+    /// Consecutive not-ready reconciles per object, for the backoff.
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context.
+    pub fn new(kube: Client, aws: AwsClients, metrics: Arc<Metrics>, resync: Duration) -> Self {
+        let recorder = Recorder::new(
+            kube.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Context {
+            kube,
+            aws,
+            metrics,
+            recorder,
+            resync,
+            attempts: Mutex::default(),
+        }
+    }
+
+    fn next_attempt(&self, key: &str) -> u32 {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = attempts.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    fn reset_attempts(&self, key: &str) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// Delay before the next try after `attempt` consecutive failures of `class`.
+pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
+    let exp = |base: u64, cap: u64| {
+        Duration::from_secs(
+            base.saturating_mul(1u64 << attempt.saturating_sub(1).min(10))
+                .min(cap),
+        )
+    };
+    match class {
+        ErrorClass::InUse => Duration::from_secs(3),
+        ErrorClass::Retryable => exp(2, 120),
+        ErrorClass::Throttled => exp(10, 300),
+        ErrorClass::Terminal => exp(30, 600),
+    }
+}
+
+/// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): short at
+/// first, growing to 30 s.
+pub fn waiting_delay(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.min(5)).min(30))
+}
+
+/// Runs the controller until a shutdown signal.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    readiness: Readiness,
+) -> anyhow_like::Result {
+    let api: Api<CrossAccountApi> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
+        None => Api::all(ctx.kube.clone()),
+    };
+    // Fail early and clearly when the CRD is missing.
+    api.list(&ListParams::default().limit(1)).await.map_err(|e| {
+        format!("cannot list crossaccountapis.apigw.crossaccount.io ({e}); is the CRD installed? `cross-account-api-operator crd | kubectl apply -f -`")
+    })?;
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "controller up"
+    );
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            readiness.set_ready();
+        }
+    });
+    controller
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+    info!("controller stopped");
+    Ok(())
+}
+
+/// A tiny error alias for `run`: the message is what the operator prints before exiting.
+pub mod anyhow_like {
+    /// `Ok(())` or a message.
+    pub type Result = std::result::Result<(), String>;
+}
+
+fn object_key(obj: &CrossAccountApi) -> String {
+    obj.owner_ref()
+}
+
+#[instrument(skip(obj, ctx), fields(object = %obj.owner_ref()))]
+async fn reconcile(obj: Arc<CrossAccountApi>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let api: Api<CrossAccountApi> =
+        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(obj) => apply(&obj, &ctx, &api).await,
+            Finalizer::Cleanup(obj) => cleanup(&obj, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(_) => "error",
+    };
+    ctx.metrics.reconciled(label, started.elapsed());
+    result
+}
+
+fn error_policy(obj: Arc<CrossAccountApi>, err: &Error, ctx: Arc<Context>) -> Action {
+    let class = match err {
+        Error::Finalizer(inner) => match inner.as_ref() {
+            kube::runtime::finalizer::Error::CleanupFailed(e)
+            | kube::runtime::finalizer::Error::ApplyFailed(e) => e.class(),
+            _ => ErrorClass::Retryable,
+        },
+        other => other.class(),
+    };
+    let attempt = ctx.next_attempt(&object_key(&obj));
+    let delay = backoff(class, attempt);
+    if class != ErrorClass::InUse {
+        warn!(object = %obj.owner_ref(), error = %err, ?delay, "will retry");
+    }
+    Action::requeue(delay)
+}
+
+fn sides<'a>(
+    ctx: &'a Context,
+    obj: &CrossAccountApi,
+    owner: &'a Ownership,
+) -> impl std::future::Future<Output = Sides<'a>> + 'a {
+    let provider_key = AccountKey {
+        role_arn: obj.spec.provider.role_arn.clone(),
+        external_id: obj.spec.provider.external_id.clone(),
+        region: obj.spec.provider.region.clone(),
+    };
+    let consumer_key = AccountKey {
+        role_arn: obj.spec.consumer.role_arn.clone(),
+        external_id: obj.spec.consumer.external_id.clone(),
+        region: obj.spec.consumer.region.clone(),
+    };
+    async move {
+        let provider = ctx.aws.for_account(&provider_key).await;
+        let consumer = ctx.aws.for_account(&consumer_key).await;
+        Sides {
+            provider: Side {
+                key: provider_key,
+                clients: provider,
+                owner,
+            },
+            consumer: Side {
+                key: consumer_key,
+                clients: consumer,
+                owner,
+            },
+        }
+    }
+}
+
+fn ownership(obj: &CrossAccountApi) -> Result<Ownership> {
+    let uid = obj.metadata.uid.clone().ok_or_else(|| Error::InvalidSpec {
+        field: "metadata.uid",
+        message: "object has no uid yet".into(),
+    })?;
+    Ok(Ownership {
+        owner: obj.owner_ref(),
+        uid,
+    })
+}
+
+async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>) -> Result<Action> {
+    let owner = ownership(obj)?;
+    let sides = sides(ctx, obj, &owner).await;
+    let journal = Journal::default();
+    let applied = reconcile::apply(&sides, obj, &journal).await;
+
+    let old = obj.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let status = CrossAccountApiStatus {
+        observed_generation: obj.metadata.generation,
+        conditions: conditions::merge(
+            &old.conditions,
+            &applied.steps,
+            obj.metadata.generation,
+            &now,
+        ),
+        provider: Some(applied.provider.clone()),
+        consumer: Some(applied.consumer.clone()),
+    };
+    patch_status(api, obj, &old, status).await?;
+    publish(ctx, obj, journal).await;
+
+    let key = object_key(obj);
+    if let Some(err) = &applied.error {
+        publish_one(
+            ctx,
+            obj,
+            kube::runtime::events::EventType::Warning,
+            &err.reason(),
+            err.to_string(),
+        )
+        .await;
+        let attempt = ctx.next_attempt(&key);
+        let delay = backoff(err.class(), attempt);
+        warn!(error = %err, ?delay, "step failed");
+        return Ok(Action::requeue(delay));
+    }
+    if applied.is_ready() {
+        ctx.reset_attempts(&key);
+        info!("ready");
+        Ok(Action::requeue(ctx.resync))
+    } else {
+        let attempt = ctx.next_attempt(&key);
+        Ok(Action::requeue(waiting_delay(attempt)))
+    }
+}
+
+async fn cleanup(
+    obj: &CrossAccountApi,
+    ctx: &Context,
+    api: &Api<CrossAccountApi>,
+) -> Result<Action> {
+    if obj.spec.deletion_policy == DeletionPolicy::Retain {
+        publish_one(
+            ctx,
+            obj,
+            kube::runtime::events::EventType::Normal,
+            "Retained",
+            "deletionPolicy Retain: AWS resources left in place".into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let owner = ownership(obj)?;
+    let sides = sides(ctx, obj, &owner).await;
+    let journal = Journal::default();
+    let outcome = reconcile::cleanup::run(&sides, obj, &journal).await;
+    publish(ctx, obj, journal).await;
+    match outcome? {
+        None => {
+            ctx.reset_attempts(&object_key(obj));
+            info!("cleaned up");
+            Ok(Action::await_change())
+        }
+        Some(wait) => {
+            let old = obj.status.clone().unwrap_or_default();
+            let now = Time(jiff::Timestamp::now());
+            let mut status = old.clone();
+            status.conditions = conditions::set_one(
+                &old.conditions,
+                StepCondition::not_ready("Ready", "Deleting", wait.clone()),
+                obj.metadata.generation,
+                &now,
+            );
+            patch_status(api, obj, &old, status).await?;
+            // Keep the finalizer: an Err makes the finalizer helper leave it in place.
+            Err(Error::Aws {
+                operation: "Cleanup",
+                account: String::new(),
+                code: "Deleting".into(),
+                message: wait,
+                class: ErrorClass::InUse,
+            })
+        }
+    }
+}
+
+async fn patch_status(
+    api: &Api<CrossAccountApi>,
+    obj: &CrossAccountApi,
+    old: &CrossAccountApiStatus,
+    new: CrossAccountApiStatus,
+) -> Result<()> {
+    // Skip the write when nothing but time would change.
+    if *old == new {
+        return Ok(());
+    }
+    let patch = json!({
+        "apiVersion": CrossAccountApi::api_version(&()),
+        "kind": CrossAccountApi::kind(&()),
+        "status": new,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, obj: &CrossAccountApi, journal: Journal) {
+    for (kind, reason, note) in journal.take() {
+        publish_one(ctx, obj, kind, &reason, note).await;
+    }
+}
+
+async fn publish_one(
+    ctx: &Context,
+    obj: &CrossAccountApi,
+    kind: kube::runtime::events::EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: kind,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(ErrorClass::Retryable, 1), Duration::from_secs(2));
+        assert_eq!(backoff(ErrorClass::Retryable, 3), Duration::from_secs(8));
+        assert_eq!(backoff(ErrorClass::Retryable, 30), Duration::from_secs(120));
+        assert_eq!(backoff(ErrorClass::Throttled, 2), Duration::from_secs(20));
+        assert_eq!(backoff(ErrorClass::Terminal, 100), Duration::from_secs(600));
+        assert_eq!(backoff(ErrorClass::InUse, 9), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn waiting_starts_short() {
+        assert_eq!(waiting_delay(1), Duration::from_secs(2));
+        assert_eq!(waiting_delay(4), Duration::from_secs(16));
+        assert_eq!(waiting_delay(10), Duration::from_secs(30));
+    }
+}

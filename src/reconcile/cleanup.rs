@@ -1,0 +1,203 @@
+//! Deletion in reverse order, so nothing is deleted while still in use: regional API → VPC link
+//! (until gone) → listener, NLB → target group → private API (or only the operator's policy
+//! statement on an adopted one) → endpoint → security group.
+//!
+//! Every resource is found by status id or by its uid tag, so this works even if Apply never
+//! finished; what is already gone counts as deleted; AWS's ordering refusals become waits.
+
+use super::{Journal, Sides};
+use crate::api::{CrossAccountApi, UID_TAG};
+use crate::aws::apigateway;
+use crate::error::{ErrorClass, Result};
+use crate::policy;
+
+/// `Ok(None)`: everything is gone. `Ok(Some(why))`: wait and call again.
+pub async fn run(
+    sides: &Sides<'_>,
+    obj: &CrossAccountApi,
+    journal: &Journal,
+) -> Result<Option<String>> {
+    let status = obj.status.clone().unwrap_or_default();
+    let consumer_status = status.consumer.unwrap_or_default();
+    let provider_status = status.provider.unwrap_or_default();
+    let c = &sides.consumer;
+    let p = &sides.provider;
+    let uid = &c.owner.uid;
+
+    // 1. Regional API (its integrations hold the VPC link).
+    let regional = match &consumer_status.regional_api_id {
+        Some(id) => c
+            .clients
+            .apigateway
+            .get_rest_api(id)
+            .await?
+            .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
+        None => None,
+    };
+    let regional = match regional {
+        Some(a) => Some(a),
+        None => {
+            c.clients
+                .apigateway
+                .find_rest_api_by_uid(uid, "REGIONAL")
+                .await?
+        }
+    };
+    if let Some(api) = regional {
+        c.clients.apigateway.delete_rest_api(&api.id).await?;
+        journal.normal("Deleted", format!("deleted regional REST API {}", api.id));
+    }
+
+    // 2. VPC link, polled until it is gone (it has no DELETED state).
+    let link = match &consumer_status.vpc_link_id {
+        Some(id) => c.clients.apigateway.get_vpc_link(id).await?,
+        None => None,
+    };
+    let link = match link {
+        Some(l) => Some(l),
+        None => c.clients.apigateway.find_vpc_link_by_uid(uid).await?,
+    };
+    if let Some(link) = link {
+        if link.status != "DELETING" {
+            if let Some(wait) = in_use(c.clients.apigateway.delete_vpc_link(&link.id).await)? {
+                return Ok(Some(format!(
+                    "VPC link {} is still referenced: {wait}",
+                    link.id
+                )));
+            }
+            journal.normal("Deleted", format!("deleting VPC link {}", link.id));
+        }
+        return Ok(Some(format!(
+            "waiting for VPC link {} to be deleted",
+            link.id
+        )));
+    }
+
+    // 3. Listener and NLB.
+    let name = c.owner.short_name();
+    let elb = &c.clients.elbv2;
+    let lb = match &consumer_status.load_balancer_arn {
+        Some(arn) => elb.find_load_balancer(Some(arn), &name).await?,
+        None => elb.find_load_balancer(None, &name).await?,
+    };
+    if let Some(lb) = lb
+        && elb.uid_tag(&lb.arn).await?.as_deref() == Some(uid.as_str())
+    {
+        for listener in elb.listeners(&lb.arn).await? {
+            elb.delete_listener(&listener.arn).await?;
+        }
+        if let Some(wait) = in_use(elb.delete_load_balancer(&lb.arn).await)? {
+            return Ok(Some(format!("NLB {} is still in use: {wait}", lb.arn)));
+        }
+        journal.normal("Deleted", format!("deleted NLB {}", lb.arn));
+    }
+
+    // 4. Target group.
+    let group = match &consumer_status.target_group_arn {
+        Some(arn) => elb.find_target_group(Some(arn), &name).await?,
+        None => elb.find_target_group(None, &name).await?,
+    };
+    if let Some(group) = group
+        && elb.uid_tag(&group.arn).await?.as_deref() == Some(uid.as_str())
+    {
+        if let Some(wait) = in_use(elb.delete_target_group(&group.arn).await)? {
+            return Ok(Some(format!(
+                "target group {} is still in use: {wait}",
+                group.arn
+            )));
+        }
+        journal.normal("Deleted", format!("deleted target group {}", group.arn));
+    }
+
+    // 5. Private API: a created one goes; an adopted one loses only what the operator added.
+    let spec = &obj.spec.provider;
+    let apigw = &p.clients.apigateway;
+    match &spec.private_api.id {
+        Some(id) => {
+            if let Some(api) = apigw.get_rest_api(id).await?
+                && let Some(current) = api.policy.as_deref().and_then(policy::parse_stored)
+            {
+                let vpce = provider_status
+                    .vpc_endpoint_id
+                    .clone()
+                    .or_else(|| spec.vpc_endpoint_id.clone())
+                    .unwrap_or_default();
+                // An adopted endpoint may have been in the deny-list before us: leave it.
+                let stripped = policy::strip_adopted(
+                    &current,
+                    &policy::statement_sid(uid),
+                    &vpce,
+                    spec.vpc_endpoint_id.is_none(),
+                );
+                if !policy::same_meaning(&stripped, &current) {
+                    apigw
+                        .update_rest_api(
+                            id,
+                            vec![apigateway::replace("/policy", stripped.to_string())],
+                        )
+                        .await?;
+                    apigw
+                        .deploy(
+                            id,
+                            &spec.private_api.stage_name,
+                            "cross-account-api-operator: removed its statement",
+                        )
+                        .await?;
+                    journal.normal(
+                        "PolicyRestored",
+                        format!("removed the operator's statement from {id} and redeployed it"),
+                    );
+                }
+            }
+        }
+        None => {
+            let api = match &provider_status.private_api_id {
+                Some(id) => apigw
+                    .get_rest_api(id)
+                    .await?
+                    .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
+                None => None,
+            };
+            let api = match api {
+                Some(a) => Some(a),
+                None => apigw.find_rest_api_by_uid(uid, "PRIVATE").await?,
+            };
+            if let Some(api) = api {
+                apigw.delete_rest_api(&api.id).await?;
+                journal.normal("Deleted", format!("deleted private REST API {}", api.id));
+            }
+        }
+    }
+
+    // 6. Endpoint (created only).
+    let ec2 = &p.clients.ec2;
+    if spec.vpc_endpoint_id.is_none()
+        && let Some(endpoint) = ec2.find_endpoint_by_uid(&spec.vpc_id, uid).await?
+    {
+        ec2.delete_endpoint(&endpoint.id).await?;
+        journal.normal("Deleted", format!("deleting VPC endpoint {}", endpoint.id));
+    }
+
+    // 7. Security group (owned only); an endpoint still deleting holds it.
+    if spec.security_group_ids.is_none()
+        && let Some(group) = ec2.find_security_group_by_uid(&spec.vpc_id, uid).await?
+    {
+        if let Some(wait) = in_use(ec2.delete_security_group(&group.id).await)? {
+            return Ok(Some(format!(
+                "security group {} is still in use: {wait}",
+                group.id
+            )));
+        }
+        journal.normal("Deleted", format!("deleted security group {}", group.id));
+    }
+    Ok(None)
+}
+
+/// Turns AWS's "still in use" refusals into a wait; other errors stay errors.
+fn in_use(result: Result<()>) -> Result<Option<String>> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(e) if e.class() == ErrorClass::InUse => Ok(Some(e.to_string())),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,308 @@
+//! Provider step: the endpoint's security group (when the operator owns it) and the
+//! execute-api Interface endpoint with its ENI IPs.
+
+use super::{Journal, Side};
+use crate::api::{CrossAccountApi, ProviderStatus};
+use crate::aws::ec2::{Endpoint, EndpointChange, EndpointRequest};
+use crate::error::{Error, Result};
+
+/// What the provider chain needs from this step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointView {
+    /// `vpce-…`, known as soon as the endpoint exists (even while pending).
+    pub id: String,
+    /// Endpoint state, lower case.
+    pub state: String,
+    /// ENI IPs, sorted.
+    pub ips: Vec<String>,
+}
+
+impl EndpointView {
+    /// Available with its IPs known.
+    pub fn is_ready(&self) -> bool {
+        self.state == "available" && !self.ips.is_empty()
+    }
+}
+
+/// The service name of API Gateway's Interface endpoint in a region.
+pub fn service_name(region: &str) -> String {
+    format!("com.amazonaws.{region}.execute-api")
+}
+
+/// CIDRs to allow and to revoke so that the group allows exactly `wanted` on TCP 443.
+pub fn plan_ingress(current: &[String], wanted: &[String]) -> (Vec<String>, Vec<String>) {
+    let add = wanted
+        .iter()
+        .filter(|c| !current.contains(c))
+        .cloned()
+        .collect();
+    let revoke = current
+        .iter()
+        .filter(|c| !wanted.contains(c))
+        .cloned()
+        .collect();
+    (add, revoke)
+}
+
+/// The change that brings a created endpoint to the spec's subnets, groups and private DNS.
+pub fn plan_endpoint_change(
+    current: &Endpoint,
+    subnets: &[String],
+    groups: &[String],
+    private_dns: bool,
+) -> EndpointChange {
+    let missing = |want: &[String], have: &[String]| -> Vec<String> {
+        want.iter().filter(|x| !have.contains(x)).cloned().collect()
+    };
+    EndpointChange {
+        add_subnet_ids: missing(subnets, &current.subnet_ids),
+        remove_subnet_ids: missing(&current.subnet_ids, subnets),
+        add_security_group_ids: missing(groups, &current.security_group_ids),
+        remove_security_group_ids: missing(&current.security_group_ids, groups),
+        private_dns_enabled: (current.private_dns_enabled != private_dns).then_some(private_dns),
+    }
+}
+
+/// Ensures the security group (when owned), then the endpoint; records ids and IPs in `status`.
+pub async fn ensure(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &mut ProviderStatus,
+    journal: &Journal,
+) -> Result<EndpointView> {
+    let spec = &obj.spec.provider;
+    let ec2 = &side.clients.ec2;
+    let groups = match &spec.security_group_ids {
+        Some(given) => given.clone(),
+        None => vec![ensure_security_group(side, obj, status, journal).await?],
+    };
+
+    // I/O: find the endpoint (adopted by id, else ours by status id or by uid tag).
+    let endpoint = match &spec.vpc_endpoint_id {
+        Some(id) => {
+            let found = ec2
+                .find_endpoint(id)
+                .await?
+                .ok_or_else(|| Error::InvalidSpec {
+                    field: "spec.provider.vpcEndpointId",
+                    message: format!("VPC endpoint {id} does not exist in the provider account"),
+                })?;
+            if status.vpc_endpoint_id.as_deref() != Some(id) {
+                journal.normal("Adopted", format!("adopted VPC endpoint {id}"));
+            }
+            found
+        }
+        None => {
+            let known = match &status.vpc_endpoint_id {
+                Some(id) => ec2.find_endpoint(id).await?,
+                None => None,
+            };
+            let found = match known {
+                Some(e) => Some(e),
+                None => {
+                    ec2.find_endpoint_by_uid(&spec.vpc_id, &side.owner.uid)
+                        .await?
+                }
+            };
+            match found {
+                Some(e) => {
+                    let change = plan_endpoint_change(
+                        &e,
+                        &spec.subnet_ids,
+                        &groups,
+                        spec.private_dns_enabled,
+                    );
+                    if !change.is_empty() && e.state == "available" {
+                        ec2.modify_endpoint(&e.id, &change).await?;
+                        journal.normal(
+                            "Changed",
+                            format!("VPC endpoint {}: {}", e.id, describe_change(&change)),
+                        );
+                    }
+                    e
+                }
+                None => {
+                    let req = EndpointRequest {
+                        vpc_id: &spec.vpc_id,
+                        service_name: service_name(&spec.region),
+                        subnet_ids: &spec.subnet_ids,
+                        security_group_ids: &groups,
+                        private_dns_enabled: spec.private_dns_enabled,
+                    };
+                    let token = format!("xapi-{}", side.owner.uid);
+                    let e = ec2.create_endpoint(&req, side.owner, &token).await?;
+                    journal.normal(
+                        "Created",
+                        format!("created VPC endpoint {} in {}", e.id, spec.vpc_id),
+                    );
+                    e
+                }
+            }
+        }
+    };
+    status.vpc_endpoint_id = Some(endpoint.id.clone());
+
+    // I/O: the ENIs' addresses (only once the endpoint has its ENIs).
+    let ips = if endpoint.network_interface_ids.is_empty() {
+        Vec::new()
+    } else {
+        ec2.eni_ips(&endpoint.network_interface_ids).await?
+    };
+    if !status.endpoint_ips.is_empty() && status.endpoint_ips != ips && !ips.is_empty() {
+        journal.normal(
+            "EndpointIpsChanged",
+            format!("endpoint IPs {:?} -> {:?}", status.endpoint_ips, ips),
+        );
+    }
+    status.endpoint_ips = ips.clone();
+    Ok(EndpointView {
+        id: endpoint.id,
+        state: endpoint.state,
+        ips,
+    })
+}
+
+fn describe_change(change: &EndpointChange) -> String {
+    let mut parts = Vec::new();
+    if !change.add_subnet_ids.is_empty() {
+        parts.push(format!("added subnets {:?}", change.add_subnet_ids));
+    }
+    if !change.remove_subnet_ids.is_empty() {
+        parts.push(format!("removed subnets {:?}", change.remove_subnet_ids));
+    }
+    if !change.add_security_group_ids.is_empty() || !change.remove_security_group_ids.is_empty() {
+        parts.push(format!(
+            "groups +{:?} -{:?}",
+            change.add_security_group_ids, change.remove_security_group_ids
+        ));
+    }
+    if let Some(dns) = change.private_dns_enabled {
+        parts.push(format!("private DNS {dns}"));
+    }
+    parts.join(", ")
+}
+
+async fn ensure_security_group(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &mut ProviderStatus,
+    journal: &Journal,
+) -> Result<String> {
+    let spec = &obj.spec.provider;
+    let ec2 = &side.clients.ec2;
+    let wanted: Vec<String> = spec.allowed_cidrs.clone().unwrap_or_default();
+    // I/O: ours by uid tag (the status id alone could name a group deleted by hand).
+    let group = match ec2
+        .find_security_group_by_uid(&spec.vpc_id, &side.owner.uid)
+        .await?
+    {
+        Some(g) => g,
+        None => {
+            let name = side.owner.short_name();
+            let id = ec2
+                .create_security_group(&spec.vpc_id, &name, side.owner)
+                .await?;
+            journal.normal(
+                "Created",
+                format!("created security group {id} for the endpoint"),
+            );
+            crate::aws::ec2::SecurityGroup {
+                id,
+                https_cidrs: Vec::new(),
+            }
+        }
+    };
+    status.security_group_id = Some(group.id.clone());
+    let (add, revoke) = plan_ingress(&group.https_cidrs, &wanted);
+    if !add.is_empty() {
+        ec2.allow_https_from(&group.id, &add).await?;
+    }
+    if !revoke.is_empty() {
+        ec2.revoke_https_from(&group.id, &revoke).await?;
+    }
+    if !add.is_empty() || !revoke.is_empty() {
+        journal.normal(
+            "Changed",
+            format!("security group {}: TCP 443 from {:?}", group.id, wanted),
+        );
+    }
+    Ok(group.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(subnets: &[&str], groups: &[&str]) -> Endpoint {
+        Endpoint {
+            id: "vpce-1".into(),
+            state: "available".into(),
+            vpc_id: "vpc-1".into(),
+            service_name: service_name("us-east-1"),
+            subnet_ids: subnets.iter().map(|s| s.to_string()).collect(),
+            security_group_ids: groups.iter().map(|s| s.to_string()).collect(),
+            network_interface_ids: vec![],
+            private_dns_enabled: false,
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn subnet_change_adds_and_removes() {
+        let change = plan_endpoint_change(
+            &endpoint(&["subnet-a", "subnet-b"], &["sg-1"]),
+            &strings(&["subnet-b", "subnet-c"]),
+            &strings(&["sg-1"]),
+            false,
+        );
+        assert_eq!(change.add_subnet_ids, strings(&["subnet-c"]));
+        assert_eq!(change.remove_subnet_ids, strings(&["subnet-a"]));
+        assert!(change.add_security_group_ids.is_empty());
+        assert_eq!(change.private_dns_enabled, None);
+    }
+
+    #[test]
+    fn unchanged_endpoint_plans_nothing() {
+        let change = plan_endpoint_change(
+            &endpoint(&["subnet-a"], &["sg-1"]),
+            &strings(&["subnet-a"]),
+            &strings(&["sg-1"]),
+            false,
+        );
+        assert!(change.is_empty());
+        let dns = plan_endpoint_change(
+            &endpoint(&["subnet-a"], &["sg-1"]),
+            &strings(&["subnet-a"]),
+            &strings(&["sg-1"]),
+            true,
+        );
+        assert_eq!(dns.private_dns_enabled, Some(true));
+    }
+
+    #[test]
+    fn ingress_plan_is_exact() {
+        let (add, revoke) = plan_ingress(
+            &strings(&["10.1.0.0/16", "0.0.0.0/0"]),
+            &strings(&["10.1.0.0/16", "10.3.0.0/16"]),
+        );
+        assert_eq!(add, strings(&["10.3.0.0/16"]));
+        assert_eq!(revoke, strings(&["0.0.0.0/0"]));
+    }
+
+    #[test]
+    fn ready_needs_available_and_ips() {
+        let mut v = EndpointView {
+            id: "vpce-1".into(),
+            state: "pending".into(),
+            ips: vec!["10.2.1.5".into()],
+        };
+        assert!(!v.is_ready());
+        v.state = "available".into();
+        assert!(v.is_ready());
+        v.ips.clear();
+        assert!(!v.is_ready());
+    }
+}

@@ -1,0 +1,325 @@
+//! Consumer step: the IP target group, the internal NLB, its TCP 443 listener, and the targets
+//! (exactly the endpoint's IPs; new ones registered before stale ones are removed).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::{Journal, Side};
+use crate::api::{ConsumerStatus, CrossAccountApi, TargetStatus};
+use crate::aws::ec2::Subnet;
+use crate::aws::elbv2::{LoadBalancer, Target};
+use crate::error::{Error, ErrorClass, Result};
+
+/// What the chain needs from this step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBalancerView {
+    /// Target group ARN.
+    pub target_group_arn: String,
+    /// NLB ARN.
+    pub load_balancer_arn: String,
+    /// NLB state (provisioning, active, …).
+    pub state: String,
+}
+
+/// A target to register: IP and `Some("all")` when the IP is outside the consumer VPC.
+pub type WantedTarget = (String, Option<String>);
+
+/// The targets the group should hold: each endpoint IP, with `AvailabilityZone=all` when it lies
+/// in none of the consumer VPC's subnets (AWS requires `all` there and refuses it inside).
+pub fn wanted_targets(ips: &[String], consumer_subnets: &[Subnet]) -> Vec<WantedTarget> {
+    let nets: Vec<Ipv4Net> = consumer_subnets
+        .iter()
+        .filter_map(|s| s.cidr.parse().ok())
+        .collect();
+    ips.iter()
+        .map(|ip| {
+            let inside = ip
+                .parse::<Ipv4Addr>()
+                .is_ok_and(|addr| nets.iter().any(|n| n.contains(&addr)));
+            (ip.clone(), (!inside).then(|| "all".to_string()))
+        })
+        .collect()
+}
+
+/// Targets to register and to deregister. A draining target that is wanted again is
+/// registered again; a draining one that is not wanted is left to drain.
+pub fn plan_targets(
+    wanted: &[WantedTarget],
+    current: &[Target],
+) -> (Vec<WantedTarget>, Vec<WantedTarget>) {
+    let live = |t: &Target| t.health != "draining";
+    let present = |(ip, az): &WantedTarget| {
+        current.iter().any(|t| {
+            live(t)
+                && &t.ip == ip
+                && match az {
+                    Some(zone) => t.availability_zone.as_deref() == Some(zone.as_str()),
+                    None => t.availability_zone.as_deref() != Some("all"),
+                }
+        })
+    };
+    let register = wanted.iter().filter(|t| !present(t)).cloned().collect();
+    let deregister = current
+        .iter()
+        .filter(|t| live(t) && !wanted.iter().any(|(ip, _)| ip == &t.ip))
+        .map(|t| (t.ip.clone(), t.availability_zone.clone()))
+        .collect();
+    (register, deregister)
+}
+
+/// Ensures the target group, the NLB and the listener; records their ids in `status`.
+pub async fn ensure(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Result<LoadBalancerView> {
+    let spec = &obj.spec.consumer;
+    let elb = &side.clients.elbv2;
+    let name = side.owner.short_name();
+
+    // I/O: target group by status ARN, else by its name (unique per account and region).
+    let mut group = match &status.target_group_arn {
+        Some(arn) => elb.find_target_group(Some(arn), &name).await?,
+        None => None,
+    };
+    if group.is_none() {
+        group = elb.find_target_group(None, &name).await?;
+        if let Some(g) = &group {
+            check_ours(side, &g.arn, "target group").await?;
+        }
+    }
+    let group = match group {
+        Some(g) => g,
+        None => {
+            let g = elb
+                .create_target_group(&name, &spec.vpc_id, side.owner)
+                .await?;
+            journal.normal("Created", format!("created target group {}", g.arn));
+            g
+        }
+    };
+    status.target_group_arn = Some(group.arn.clone());
+
+    // I/O: the NLB, likewise.
+    let mut lb = match &status.load_balancer_arn {
+        Some(arn) => elb.find_load_balancer(Some(arn), &name).await?,
+        None => None,
+    };
+    if lb.is_none() {
+        lb = elb.find_load_balancer(None, &name).await?;
+        if let Some(found) = &lb {
+            check_ours(side, &found.arn, "load balancer").await?;
+        }
+    }
+    let lb: LoadBalancer = match lb {
+        Some(lb) => lb,
+        None => {
+            let lb = elb
+                .create_load_balancer(&name, &spec.subnet_ids, side.owner)
+                .await?;
+            journal.normal("Created", format!("created internal NLB {}", lb.arn));
+            lb
+        }
+    };
+    status.load_balancer_arn = Some(lb.arn.clone());
+    status.load_balancer_dns_name = Some(lb.dns_name.clone());
+    if lb.state == "failed" {
+        return Err(Error::Aws {
+            operation: "DescribeLoadBalancers",
+            account: side.key.account(),
+            code: "LoadBalancerFailed".into(),
+            message: lb
+                .state_reason
+                .clone()
+                .unwrap_or_else(|| "the NLB failed to provision".into()),
+            class: ErrorClass::Terminal,
+        });
+    }
+
+    // I/O: the TCP 443 listener (allowed while the NLB is still provisioning).
+    let listeners = elb.listeners(&lb.arn).await?;
+    let listener_arn = match listeners.iter().find(|l| l.port == 443) {
+        Some(l) => {
+            if l.target_group_arn.as_deref() != Some(group.arn.as_str()) {
+                elb.forward_listener(&l.arn, &group.arn).await?;
+                journal.normal(
+                    "Repaired",
+                    format!("listener {} forwards to {} again", l.arn, group.arn),
+                );
+            }
+            l.arn.clone()
+        }
+        None => {
+            let arn = elb.create_listener(&lb.arn, &group.arn, side.owner).await?;
+            journal.normal("Created", format!("created TCP 443 listener {arn}"));
+            arn
+        }
+    };
+    status.listener_arn = Some(listener_arn);
+    Ok(LoadBalancerView {
+        target_group_arn: group.arn,
+        load_balancer_arn: lb.arn,
+        state: lb.state,
+    })
+}
+
+/// Makes the group hold exactly the endpoint IPs; records them with their health in `status`.
+/// Returns whether every wanted target is registered.
+pub async fn sync_targets(
+    side: &Side<'_>,
+    target_group_arn: &str,
+    endpoint_ips: &[String],
+    consumer_subnets: &[Subnet],
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Result<()> {
+    let elb = &side.clients.elbv2;
+    let wanted = wanted_targets(endpoint_ips, consumer_subnets);
+    let current = elb.targets(target_group_arn).await?;
+    let (register, deregister) = plan_targets(&wanted, &current);
+    // New targets first, so the NLB never has fewer healthy targets than it needs.
+    if !register.is_empty() {
+        elb.register(target_group_arn, &register).await?;
+        journal.normal(
+            "TargetsRegistered",
+            format!(
+                "registered {:?}",
+                register.iter().map(|t| &t.0).collect::<Vec<_>>()
+            ),
+        );
+    }
+    if !deregister.is_empty() {
+        elb.deregister(target_group_arn, &deregister).await?;
+        journal.normal(
+            "TargetsDeregistered",
+            format!(
+                "deregistered {:?}",
+                deregister.iter().map(|t| &t.0).collect::<Vec<_>>()
+            ),
+        );
+    }
+    let current = if register.is_empty() && deregister.is_empty() {
+        current
+    } else {
+        elb.targets(target_group_arn).await?
+    };
+    status.targets = current
+        .into_iter()
+        .map(|t| TargetStatus {
+            ip: t.ip,
+            availability_zone: t.availability_zone,
+            health: Some(t.health),
+        })
+        .collect();
+    Ok(())
+}
+
+/// A resource found by name must carry our uid; anything else is someone else's.
+async fn check_ours(side: &Side<'_>, arn: &str, what: &str) -> Result<()> {
+    match side.clients.elbv2.uid_tag(arn).await? {
+        Some(uid) if uid == side.owner.uid => Ok(()),
+        other => Err(Error::Aws {
+            operation: "DescribeTags",
+            account: side.key.account(),
+            code: "NameTaken".into(),
+            message: format!(
+                "a {what} named {} exists ({arn}) but belongs to {:?}",
+                side.owner.short_name(),
+                other
+            ),
+            class: ErrorClass::Terminal,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subnets() -> Vec<Subnet> {
+        vec![
+            Subnet {
+                id: "subnet-a".into(),
+                cidr: "10.1.1.0/24".into(),
+                availability_zone: "us-east-1a".into(),
+            },
+            Subnet {
+                id: "subnet-b".into(),
+                cidr: "10.1.2.0/24".into(),
+                availability_zone: "us-east-1b".into(),
+            },
+        ]
+    }
+
+    fn target(ip: &str, az: Option<&str>, health: &str) -> Target {
+        Target {
+            ip: ip.into(),
+            availability_zone: az.map(str::to_string),
+            health: health.into(),
+        }
+    }
+
+    #[test]
+    fn az_all_only_outside_the_consumer_subnets() {
+        // 10.1.200.7 is inside the VPC's CIDR 10.1.0.0/16 but in no subnet: AWS decides by subnets.
+        let ips = vec![
+            "10.2.1.15".to_string(),
+            "10.1.1.9".to_string(),
+            "10.1.200.7".to_string(),
+        ];
+        let wanted = wanted_targets(&ips, &subnets());
+        assert_eq!(
+            wanted,
+            vec![
+                ("10.2.1.15".to_string(), Some("all".to_string())),
+                ("10.1.1.9".to_string(), None),
+                ("10.1.200.7".to_string(), Some("all".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn register_new_deregister_stale() {
+        let wanted = vec![
+            ("10.2.1.15".to_string(), Some("all".to_string())),
+            ("10.2.2.27".to_string(), Some("all".to_string())),
+        ];
+        let current = vec![
+            target("10.2.1.15", Some("all"), "healthy"),
+            target("10.2.3.3", Some("all"), "healthy"),
+        ];
+        let (register, deregister) = plan_targets(&wanted, &current);
+        assert_eq!(
+            register,
+            vec![("10.2.2.27".to_string(), Some("all".to_string()))]
+        );
+        assert_eq!(
+            deregister,
+            vec![("10.2.3.3".to_string(), Some("all".to_string()))]
+        );
+    }
+
+    #[test]
+    fn steady_state_plans_nothing_and_draining_is_reregistered() {
+        let wanted = vec![("10.2.1.15".to_string(), Some("all".to_string()))];
+        assert_eq!(
+            plan_targets(&wanted, &[target("10.2.1.15", Some("all"), "healthy")]),
+            (vec![], vec![])
+        );
+        let (register, deregister) =
+            plan_targets(&wanted, &[target("10.2.1.15", Some("all"), "draining")]);
+        assert_eq!(register, wanted);
+        assert!(deregister.is_empty());
+        // A stale target already draining is not deregistered twice.
+        let (_, deregister) = plan_targets(
+            &wanted,
+            &[
+                target("10.2.1.15", Some("all"), "healthy"),
+                target("10.2.9.9", Some("all"), "draining"),
+            ],
+        );
+        assert!(deregister.is_empty());
+    }
+}

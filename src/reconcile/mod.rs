@@ -1,0 +1,302 @@
+//! The reconcile pipeline: provider and consumer chains run side by side; only what truly
+//! depends on another step waits for it (targets need the endpoint IPs, integrations need the
+//! VPC link id and the private API id). Each step observes, plans (pure, unit-tested) and applies.
+
+pub mod cleanup;
+pub mod endpoint;
+pub mod load_balancer;
+pub mod private_api;
+pub mod regional_api;
+pub mod vpc_link;
+
+use std::sync::Mutex;
+
+use kube::runtime::events::EventType;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus};
+use crate::aws::{AccountClients, AccountKey, Ownership};
+use crate::conditions::StepCondition;
+use crate::error::Error;
+
+/// One side (provider or consumer) of one object: its clients and the ownership tags.
+pub struct Side<'a> {
+    /// Who the calls are made as.
+    pub key: AccountKey,
+    /// The clients.
+    pub clients: AccountClients,
+    /// Tags for what is created.
+    pub owner: &'a Ownership,
+}
+
+/// Both sides.
+pub struct Sides<'a> {
+    /// Account B.
+    pub provider: Side<'a>,
+    /// Account A.
+    pub consumer: Side<'a>,
+}
+
+/// Events gathered during a reconcile, published afterwards.
+#[derive(Default)]
+pub struct Journal(Mutex<Vec<(EventType, String, String)>>);
+
+impl Journal {
+    /// A Normal event.
+    pub fn normal(&self, reason: &str, note: impl Into<String>) {
+        self.push(EventType::Normal, reason, note.into());
+    }
+    /// A Warning event.
+    pub fn warning(&self, reason: &str, note: impl Into<String>) {
+        self.push(EventType::Warning, reason, note.into());
+    }
+    fn push(&self, kind: EventType, reason: &str, note: String) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((kind, reason.to_string(), note));
+        }
+    }
+    /// Everything recorded, in order.
+    pub fn take(&self) -> Vec<(EventType, String, String)> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+/// sha256 (16 hex digits) of a value's canonical JSON: the "effective configuration" of an API.
+pub fn config_hash<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(&Sha256::digest(&json)[..8])
+}
+
+/// `https://<id>.execute-api.<region>.amazonaws.com/<stage>`.
+pub fn invoke_url(api_id: &str, region: &str, stage: &str) -> String {
+    format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}")
+}
+
+/// What one Apply found and did.
+pub struct Applied {
+    /// Provider ids.
+    pub provider: ProviderStatus,
+    /// Consumer ids.
+    pub consumer: ConsumerStatus,
+    /// One condition per step.
+    pub steps: Vec<StepCondition>,
+    /// The first error, if any step failed (for backoff and the Warning Event).
+    pub error: Option<Error>,
+}
+
+impl Applied {
+    /// Every step done.
+    pub fn is_ready(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|s| s.ready)
+    }
+}
+
+fn failed(type_: &'static str, e: &Error) -> StepCondition {
+    StepCondition::not_ready(type_, e.reason(), e.to_string())
+}
+
+/// Runs every step once for `obj`.
+pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) -> Applied {
+    let status = obj.status.clone().unwrap_or_default();
+    let mut provider = status.provider.unwrap_or_default();
+    let mut consumer = status.consumer.unwrap_or_default();
+    let mut errors: Vec<Error> = Vec::new();
+
+    // Phase 1: the two chains side by side.
+    let provider_chain = async {
+        let endpoint = endpoint::ensure(&sides.provider, obj, &mut provider, journal).await;
+        let api = match &endpoint {
+            // The endpoint id exists from creation on; the policy can name it while pending.
+            Ok(e) => {
+                Some(private_api::ensure(&sides.provider, obj, &e.id, &mut provider, journal).await)
+            }
+            Err(_) => None,
+        };
+        (endpoint, api, provider)
+    };
+    let consumer_chain = async {
+        let subnets = sides
+            .consumer
+            .clients
+            .ec2
+            .vpc_subnets(&obj.spec.consumer.vpc_id)
+            .await;
+        let lb = load_balancer::ensure(&sides.consumer, obj, &mut consumer, journal).await;
+        let link = match &lb {
+            Ok(lb) => {
+                let active = lb.state == "active";
+                Some(
+                    vpc_link::ensure(
+                        &sides.consumer,
+                        obj,
+                        &lb.load_balancer_arn,
+                        active,
+                        &mut consumer,
+                        journal,
+                    )
+                    .await,
+                )
+            }
+            Err(_) => None,
+        };
+        let api = regional_api::ensure_api(&sides.consumer, obj, &mut consumer, journal).await;
+        (subnets, lb, link, api, consumer)
+    };
+    let ((endpoint, private, provider_out), (subnets, lb, link, regional, consumer_out)) =
+        tokio::join!(provider_chain, consumer_chain);
+    let (mut provider, mut consumer) = (provider_out, consumer_out);
+
+    // Endpoint condition.
+    let endpoint_cond = match &endpoint {
+        Ok(e) if e.is_ready() => StepCondition::ready(
+            "EndpointReady",
+            "Available",
+            format!("{} available with IPs {:?}", e.id, e.ips),
+        ),
+        Ok(e) => StepCondition::not_ready(
+            "EndpointReady",
+            "WaitingForEndpoint",
+            format!("{} is {}", e.id, e.state),
+        ),
+        Err(e) => failed("EndpointReady", e),
+    };
+    let private_cond = match &private {
+        Some(Ok(api)) => StepCondition::ready(
+            "PrivateApiReady",
+            "Deployed",
+            format!("{api} deployed with a policy pinning the endpoint"),
+        ),
+        Some(Err(e)) => failed("PrivateApiReady", e),
+        None => StepCondition::not_ready(
+            "PrivateApiReady",
+            "WaitingForEndpoint",
+            "needs the VPC endpoint's id",
+        ),
+    };
+
+    // Phase 2a: targets, once both the endpoint IPs and the target group exist.
+    let lb_cond = match (&lb, &endpoint, &subnets) {
+        (Err(e), _, _) | (_, _, Err(e)) => failed("LoadBalancerReady", e),
+        (Ok(_), Err(_), _) => StepCondition::not_ready(
+            "LoadBalancerReady",
+            "WaitingForEndpoint",
+            "targets need the endpoint's IPs",
+        ),
+        (Ok(view), Ok(ep), Ok(subnets)) => {
+            if ep.ips.is_empty() {
+                StepCondition::not_ready(
+                    "LoadBalancerReady",
+                    "WaitingForEndpoint",
+                    format!("{} has no IPs yet", ep.id),
+                )
+            } else {
+                match load_balancer::sync_targets(
+                    &sides.consumer,
+                    &view.target_group_arn,
+                    &ep.ips,
+                    subnets,
+                    &mut consumer,
+                    journal,
+                )
+                .await
+                {
+                    Err(e) => failed("LoadBalancerReady", &e),
+                    Ok(()) if view.state != "active" => StepCondition::not_ready(
+                        "LoadBalancerReady",
+                        "WaitingForLoadBalancer",
+                        format!("NLB is {}", view.state),
+                    ),
+                    Ok(()) => StepCondition::ready(
+                        "LoadBalancerReady",
+                        "Active",
+                        format!("NLB active; targets {:?}", ep.ips),
+                    ),
+                }
+            }
+        }
+    };
+    let link_cond = match &link {
+        Some(Ok(Some(l))) if l.status == "AVAILABLE" => {
+            StepCondition::ready("VpcLinkReady", "Available", format!("{} AVAILABLE", l.id))
+        }
+        Some(Ok(Some(l))) => StepCondition::not_ready(
+            "VpcLinkReady",
+            "WaitingForVpcLink",
+            format!("{} is {}", l.id, l.status),
+        ),
+        Some(Ok(None)) => StepCondition::not_ready(
+            "VpcLinkReady",
+            "WaitingForLoadBalancer",
+            "a VPC link needs an active NLB",
+        ),
+        Some(Err(e)) => failed("VpcLinkReady", e),
+        None => StepCondition::not_ready("VpcLinkReady", "WaitingForLoadBalancer", "needs the NLB"),
+    };
+
+    // Phase 2b: routes, once the VPC link id and the private API id exist.
+    let regional_cond = match (&regional, &link, &private) {
+        (Err(e), _, _) => failed("RegionalApiReady", e),
+        (Ok(edge), Some(Ok(Some(l))), Some(Ok(private_id))) => {
+            let backend = regional_api::Backend {
+                prefix: "/".into(),
+                private_api_id: private_id.clone(),
+                region: obj.spec.provider.region.clone(),
+                stage: obj.spec.provider.private_api.stage_name.clone(),
+            };
+            match regional_api::ensure_routes(
+                &sides.consumer,
+                obj,
+                edge,
+                &l.id,
+                &[backend],
+                &mut consumer,
+                journal,
+            )
+            .await
+            {
+                Ok(()) => StepCondition::ready(
+                    "RegionalApiReady",
+                    "Deployed",
+                    format!("{} deployed", edge.id),
+                ),
+                Err(e) => failed("RegionalApiReady", &e),
+            }
+        }
+        (Ok(_), _, _) => StepCondition::not_ready(
+            "RegionalApiReady",
+            "WaitingForDependencies",
+            "integrations need the VPC link and the private API",
+        ),
+    };
+
+    errors.extend(
+        [
+            endpoint.err(),
+            private.and_then(|p| p.err()),
+            lb.err(),
+            link.and_then(|l| l.err()),
+            regional.err(),
+            subnets.err(),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    provider.endpoint_ips.sort();
+    consumer.targets.sort_by(|a, b| a.ip.cmp(&b.ip));
+    Applied {
+        provider,
+        consumer,
+        steps: vec![
+            endpoint_cond,
+            private_cond,
+            lb_cond,
+            link_cond,
+            regional_cond,
+        ],
+        error: errors.into_iter().next(),
+    }
+}

@@ -1,0 +1,269 @@
+//! Provider step: the private REST API, created (PRIVATE, the endpoint associated, `GET /health`)
+//! or adopted, its resource policy as DESIGN.md "Ownership" says, and a deployment to the stage
+//! whenever the effective configuration changed.
+
+use serde_json::Value;
+
+use super::{Journal, Side, config_hash, invoke_url};
+use crate::api::{CrossAccountApi, DeploymentStatus, ProviderStatus, UID_TAG};
+use crate::aws::apigateway::{self, RestApi};
+use crate::error::{Error, Result};
+use crate::policy;
+
+const HEALTH_BODY: &str = r#"{"status":"ok"}"#;
+
+/// The policy the API should have, given what it has now.
+pub fn wanted_policy(adopted: bool, current: Option<&Value>, sid: &str, vpce: &str) -> Value {
+    if adopted {
+        policy::merge_adopted(current, sid, vpce)
+    } else {
+        policy::created_policy(vpce)
+    }
+}
+
+/// Ensures the API, its policy and its deployment; returns the API id.
+pub async fn ensure(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    vpce: &str,
+    status: &mut ProviderStatus,
+    journal: &Journal,
+) -> Result<String> {
+    let spec = &obj.spec.provider.private_api;
+    let apigw = &side.clients.apigateway;
+    let adopted = spec.id.is_some();
+    let sid = policy::statement_sid(&side.owner.uid);
+
+    // I/O: find or create the API.
+    let api = match &spec.id {
+        Some(id) => {
+            let api = apigw
+                .get_rest_api(id)
+                .await?
+                .ok_or_else(|| Error::InvalidSpec {
+                    field: "spec.provider.privateApi.id",
+                    message: format!("REST API {id} does not exist in the provider account"),
+                })?;
+            if !api.endpoint_types.iter().any(|t| t == "PRIVATE") {
+                return Err(Error::InvalidSpec {
+                    field: "spec.provider.privateApi.id",
+                    message: format!("REST API {id} is {:?}, not PRIVATE", api.endpoint_types),
+                });
+            }
+            if status.private_api_id.as_deref() != Some(id) {
+                journal.normal("Adopted", format!("adopted private REST API {id}"));
+            }
+            api
+        }
+        None => find_or_create(side, obj, vpce, status, journal).await?,
+    };
+    status.private_api_id = Some(api.id.clone());
+
+    let mut changed = false;
+    if !adopted {
+        changed |= ensure_endpoint_association(side, &api, vpce, journal).await?;
+        changed |= ensure_health_route(side, &api.id, journal).await?;
+    }
+
+    // Policy: compare by meaning, write only a difference.
+    let current = api.policy.as_deref().and_then(policy::parse_stored);
+    let wanted = wanted_policy(adopted, current.as_ref(), &sid, vpce);
+    if current
+        .as_ref()
+        .is_none_or(|c| !policy::same_meaning(c, &wanted))
+    {
+        apigw
+            .update_rest_api(
+                &api.id,
+                vec![apigateway::replace("/policy", wanted.to_string())],
+            )
+            .await?;
+        journal.normal(
+            "PolicyUpdated",
+            format!("resource policy of {} now admits {vpce}", api.id),
+        );
+        changed = true;
+    }
+
+    // Deployment: only when the effective configuration changed, or the stage lost ours.
+    let hash = config_hash(&(policy::normalize(&wanted), adopted, &spec.stage_name));
+    let deployed_id = apigw.stage_deployment(&api.id, &spec.stage_name).await?;
+    let recorded = status.deployment.as_ref();
+    let up_to_date = !changed
+        && recorded.is_some_and(|d| {
+            d.config_hash == hash && deployed_id.as_deref() == Some(d.id.as_str())
+        });
+    if !up_to_date {
+        let id = apigw
+            .deploy(
+                &api.id,
+                &spec.stage_name,
+                &format!("cross-account-api-operator {hash}"),
+            )
+            .await?;
+        let note = if adopted {
+            format!(
+                "deployed adopted API {} as it stands to stage {} so that the policy change takes effect",
+                api.id, spec.stage_name
+            )
+        } else {
+            format!("deployed {} to stage {}", api.id, spec.stage_name)
+        };
+        journal.normal("Deployed", note);
+        status.deployment = Some(DeploymentStatus {
+            id,
+            config_hash: hash,
+        });
+    }
+    remove_old_stage(side, obj, &api.id, status).await?;
+    status.private_api_invoke_url = Some(invoke_url(
+        &api.id,
+        &obj.spec.provider.region,
+        &spec.stage_name,
+    ));
+    Ok(api.id)
+}
+
+async fn find_or_create(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    vpce: &str,
+    status: &ProviderStatus,
+    journal: &Journal,
+) -> Result<RestApi> {
+    let apigw = &side.clients.apigateway;
+    let uid = &side.owner.uid;
+    if let Some(id) = &status.private_api_id
+        && let Some(api) = apigw.get_rest_api(id).await?
+        && api.tags.get(UID_TAG) == Some(uid)
+    {
+        return Ok(api);
+    }
+    if let Some(api) = apigw.find_rest_api_by_uid(uid, "PRIVATE").await? {
+        return Ok(api);
+    }
+    let policy = policy::created_policy(vpce).to_string();
+    let api = apigw
+        .create_rest_api(
+            &obj.private_api_name(),
+            "PRIVATE",
+            &[vpce.to_string()],
+            Some(policy),
+            side.owner,
+        )
+        .await?;
+    journal.normal(
+        "Created",
+        format!("created private REST API {} ({})", api.id, api.name),
+    );
+    Ok(api)
+}
+
+/// A created API lists our endpoint in `endpointConfiguration.vpcEndpointIds`.
+async fn ensure_endpoint_association(
+    side: &Side<'_>,
+    api: &RestApi,
+    vpce: &str,
+    journal: &Journal,
+) -> Result<bool> {
+    if api.vpc_endpoint_ids.iter().any(|id| id == vpce) {
+        return Ok(false);
+    }
+    side.clients
+        .apigateway
+        .update_rest_api(
+            &api.id,
+            vec![apigateway::add(
+                "/endpointConfiguration/vpcEndpointIds",
+                vpce,
+            )],
+        )
+        .await?;
+    journal.normal(
+        "Changed",
+        format!("associated {vpce} with private REST API {}", api.id),
+    );
+    Ok(true)
+}
+
+/// `GET /health` answering 200 `{"status":"ok"}` from a MOCK integration: API Gateway will not
+/// deploy an API without methods.
+async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -> Result<bool> {
+    let apigw = &side.clients.apigateway;
+    let resources = apigw.resources(api_id).await?;
+    if resources
+        .iter()
+        .any(|r| r.path == "/health" && r.methods.iter().any(|m| m == "GET"))
+    {
+        return Ok(false);
+    }
+    let resource_id = match resources.iter().find(|r| r.path == "/health") {
+        Some(r) => r.id.clone(),
+        None => {
+            let root =
+                resources
+                    .iter()
+                    .find(|r| r.path == "/")
+                    .ok_or_else(|| Error::Unexpected {
+                        operation: "GetResources",
+                        account: side.key.account(),
+                        detail: format!("API {api_id} has no root resource"),
+                    })?;
+            apigw.create_resource(api_id, &root.id, "health").await?
+        }
+    };
+    let open = apigateway::Method {
+        authorization_type: "NONE".into(),
+        ..Default::default()
+    };
+    apigw.put_method(api_id, &resource_id, "GET", &open).await?;
+    apigw
+        .put_mock_integration(api_id, &resource_id, "GET", HEALTH_BODY)
+        .await?;
+    journal.normal("Created", format!("created GET /health on {api_id}"));
+    Ok(true)
+}
+
+/// After a stage rename, a created API drops the stage it had before.
+async fn remove_old_stage(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    api_id: &str,
+    status: &ProviderStatus,
+) -> Result<()> {
+    let stage = &obj.spec.provider.private_api.stage_name;
+    let previous = status
+        .private_api_invoke_url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .map(str::to_string);
+    if obj.spec.provider.private_api.id.is_none()
+        && let Some(previous) = previous
+        && previous != *stage
+    {
+        side.clients
+            .apigateway
+            .delete_stage(api_id, &previous)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn created_api_gets_whole_policy_adopted_gets_merge() {
+        let existing = json!({"Statement": [{"Sid": "Team", "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}]});
+        let created = wanted_policy(false, Some(&existing), "Xapi1", "vpce-0bbbbbbbbbbbbbbbb");
+        assert!(policy::same_meaning(
+            &created,
+            &policy::created_policy("vpce-0bbbbbbbbbbbbbbbb")
+        ));
+        let adopted = wanted_policy(true, Some(&existing), "Xapi1", "vpce-0bbbbbbbbbbbbbbbb");
+        assert_eq!(adopted["Statement"][0]["Sid"], json!("Team"));
+        assert_eq!(adopted["Statement"][1]["Sid"], json!("Xapi1"));
+    }
+}

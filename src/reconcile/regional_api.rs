@@ -1,0 +1,559 @@
+//! Consumer step: the regional REST API, its optional Lambda authorizer, `ANY /` and
+//! `ANY /{proxy+}` with HTTP_PROXY integrations over the VPC link, and a deployment whenever the
+//! effective configuration changed.
+//!
+//! Routes are computed per backend ([`Backend`]), so a later `spec.routes` adds backends
+//! (a path prefix each) without changing how a route is reconciled.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{Journal, Side, config_hash, invoke_url};
+use crate::api::{
+    AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus, UID_TAG,
+};
+use crate::aws::apigateway::{self, Authorizer, Integration, Method, RestApi};
+use crate::error::{Error, Result};
+
+/// Name of the operator's authorizer on the regional API.
+pub const AUTHORIZER_NAME: &str = "xapi-authorizer";
+
+/// One private API served behind the edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// Path prefix on the edge: `/` today, `/orders` with routes.
+    pub prefix: String,
+    /// The private API id.
+    pub private_api_id: String,
+    /// Its region.
+    pub region: String,
+    /// Its stage.
+    pub stage: String,
+}
+
+/// One method on one resource, as it should be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Resource path, e.g. `/{proxy+}`.
+    pub path: String,
+    /// Authorization (NONE or CUSTOM) and required parameters.
+    #[serde(serialize_with = "ser_method")]
+    pub method: Method,
+    /// The HTTP_PROXY integration.
+    #[serde(serialize_with = "ser_integration")]
+    pub integration: Integration,
+}
+
+fn ser_method<S: serde::Serializer>(m: &Method, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let params: std::collections::BTreeMap<_, _> = m.request_parameters.iter().collect();
+    (&m.authorization_type, &m.authorizer_id, params).serialize(s)
+}
+
+fn ser_integration<S: serde::Serializer>(
+    i: &Integration,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let params: std::collections::BTreeMap<_, _> = i.request_parameters.iter().collect();
+    (
+        &i.kind,
+        &i.http_method,
+        &i.uri,
+        &i.connection_type,
+        &i.connection_id,
+        params,
+    )
+        .serialize(s)
+}
+
+/// The routes of one backend: `ANY <prefix>` and `ANY <prefix>{proxy+}`, each an HTTP_PROXY
+/// over the VPC link to the private API's own execute-api name (which sets Host, SNI and the
+/// certificate check), with the static `x-apigw-api-id` header.
+pub fn routes(backend: &Backend, vpc_link_id: &str, authorizer_id: Option<&str>) -> Vec<Route> {
+    let prefix = if backend.prefix.ends_with('/') {
+        backend.prefix.clone()
+    } else {
+        format!("{}/", backend.prefix)
+    };
+    let base = format!(
+        "https://{}.execute-api.{}.amazonaws.com/{}/",
+        backend.private_api_id, backend.region, backend.stage
+    );
+    let header = (
+        "integration.request.header.x-apigw-api-id".to_string(),
+        format!("'{}'", backend.private_api_id),
+    );
+    let method = |proxy: bool| Method {
+        authorization_type: if authorizer_id.is_some() {
+            "CUSTOM"
+        } else {
+            "NONE"
+        }
+        .into(),
+        authorizer_id: authorizer_id.map(str::to_string),
+        request_parameters: if proxy {
+            HashMap::from([("method.request.path.proxy".to_string(), true)])
+        } else {
+            HashMap::new()
+        },
+    };
+    let integration = |uri: String, proxy: bool| {
+        let mut params = HashMap::from([header.clone()]);
+        if proxy {
+            params.insert(
+                "integration.request.path.proxy".into(),
+                "method.request.path.proxy".into(),
+            );
+        }
+        Integration {
+            kind: "HTTP_PROXY".into(),
+            http_method: Some("ANY".into()),
+            uri: Some(uri),
+            connection_type: Some("VPC_LINK".into()),
+            connection_id: Some(vpc_link_id.to_string()),
+            request_parameters: params,
+        }
+    };
+    vec![
+        Route {
+            path: root_path(&prefix),
+            method: method(false),
+            integration: integration(base.clone(), false),
+        },
+        Route {
+            path: format!("{prefix}{{proxy+}}"),
+            method: method(true),
+            integration: integration(format!("{base}{{proxy}}"), true),
+        },
+    ]
+}
+
+fn root_path(prefix: &str) -> String {
+    if prefix == "/" {
+        "/".into()
+    } else {
+        prefix.trim_end_matches('/').to_string()
+    }
+}
+
+/// The authorizer the spec asks for.
+pub fn wanted_authorizer(spec: &AuthorizerSpec, region: &str) -> Authorizer {
+    let partition = spec.lambda_arn.split(':').nth(1).unwrap_or("aws");
+    Authorizer {
+        id: String::new(),
+        name: AUTHORIZER_NAME.into(),
+        kind: match spec.type_ {
+            AuthorizerType::Token => "TOKEN",
+            AuthorizerType::Request => "REQUEST",
+        }
+        .into(),
+        uri: format!(
+            "arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{}/invocations",
+            spec.lambda_arn
+        ),
+        identity_source: spec
+            .identity_source
+            .clone()
+            .unwrap_or_else(|| "method.request.header.Authorization".into()),
+        ttl_seconds: spec.result_ttl_seconds.unwrap_or(300),
+    }
+}
+
+/// Patch operations that bring a method to `wanted`.
+pub fn method_patch(current: &Method, wanted: &Method) -> Vec<apigateway::PatchOperation> {
+    let mut ops = Vec::new();
+    if current.authorization_type != wanted.authorization_type {
+        ops.push(apigateway::replace(
+            "/authorizationType",
+            &wanted.authorization_type,
+        ));
+    }
+    if current.authorizer_id != wanted.authorizer_id {
+        match &wanted.authorizer_id {
+            Some(id) => ops.push(apigateway::replace("/authorizerId", id)),
+            None if current.authorizer_id.is_some() => {
+                ops.push(apigateway::remove("/authorizerId", None))
+            }
+            None => {}
+        }
+    }
+    for (name, required) in &wanted.request_parameters {
+        if current.request_parameters.get(name) != Some(required) {
+            ops.push(apigateway::add(
+                &format!("/requestParameters/{name}"),
+                required.to_string(),
+            ));
+        }
+    }
+    ops
+}
+
+/// The regional API as the routes need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeApi {
+    /// API id.
+    pub id: String,
+    /// The operator's authorizer, when the spec asks for one.
+    pub authorizer_id: Option<String>,
+    /// Whether the authorizer was created, changed or is to be removed in this reconcile.
+    pub authorizer_changed: bool,
+}
+
+/// Ensures the API itself and its authorizer.
+pub async fn ensure_api(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Result<EdgeApi> {
+    let apigw = &side.clients.apigateway;
+    let uid = &side.owner.uid;
+    // I/O: by status id (checking the tag), else by uid tag, else create.
+    let mut api = match &status.regional_api_id {
+        Some(id) => apigw
+            .get_rest_api(id)
+            .await?
+            .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
+        None => None,
+    };
+    if api.is_none() {
+        api = apigw.find_rest_api_by_uid(uid, "REGIONAL").await?;
+    }
+    let api: RestApi = match api {
+        Some(a) => a,
+        None => {
+            let a = apigw
+                .create_rest_api(&obj.regional_api_name(), "REGIONAL", &[], None, side.owner)
+                .await?;
+            journal.normal(
+                "Created",
+                format!("created regional REST API {} ({})", a.id, a.name),
+            );
+            a
+        }
+    };
+    status.regional_api_id = Some(api.id.clone());
+    let (authorizer_id, authorizer_changed) =
+        ensure_authorizer(side, obj, &api.id, journal).await?;
+    Ok(EdgeApi {
+        id: api.id,
+        authorizer_id,
+        authorizer_changed,
+    })
+}
+
+async fn ensure_authorizer(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    api_id: &str,
+    journal: &Journal,
+) -> Result<(Option<String>, bool)> {
+    let apigw = &side.clients.apigateway;
+    let wanted = obj
+        .spec
+        .consumer
+        .regional_api
+        .authorizer
+        .as_ref()
+        .map(|a| wanted_authorizer(a, &obj.spec.consumer.region));
+    let current = apigw
+        .authorizers(api_id)
+        .await?
+        .into_iter()
+        .find(|a| a.name == AUTHORIZER_NAME);
+    match (wanted, current) {
+        (None, None) => Ok((None, false)),
+        // Removal happens after the methods stop using it (see `ensure_routes`).
+        (None, Some(_)) => Ok((None, true)),
+        (Some(w), None) => {
+            let id = apigw.create_authorizer(api_id, &w).await?;
+            journal.normal("Created", format!("created Lambda authorizer {id}"));
+            Ok((Some(id), true))
+        }
+        (Some(w), Some(c)) => {
+            let mut ops = Vec::new();
+            if c.kind != w.kind {
+                ops.push(apigateway::replace("/type", &w.kind));
+            }
+            if c.uri != w.uri {
+                ops.push(apigateway::replace("/authorizerUri", &w.uri));
+            }
+            if c.identity_source != w.identity_source {
+                ops.push(apigateway::replace("/identitySource", &w.identity_source));
+            }
+            if c.ttl_seconds != w.ttl_seconds {
+                ops.push(apigateway::replace(
+                    "/authorizerResultTtlInSeconds",
+                    w.ttl_seconds.to_string(),
+                ));
+            }
+            let changed = !ops.is_empty();
+            if changed {
+                apigw.update_authorizer(api_id, &c.id, ops).await?;
+                journal.normal("Changed", format!("updated Lambda authorizer {}", c.id));
+            }
+            Ok((Some(c.id), changed))
+        }
+    }
+}
+
+/// Ensures every route of `backends` and deploys when anything changed.
+pub async fn ensure_routes(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    edge: &EdgeApi,
+    vpc_link_id: &str,
+    backends: &[Backend],
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Result<()> {
+    let apigw = &side.clients.apigateway;
+    let stage = &obj.spec.consumer.regional_api.stage_name;
+    let (api_id, authorizer_id) = (edge.id.as_str(), edge.authorizer_id.as_deref());
+    let wanted: Vec<Route> = backends
+        .iter()
+        .flat_map(|b| routes(b, vpc_link_id, authorizer_id))
+        .collect();
+    let mut changed = edge.authorizer_changed;
+
+    // I/O: resources, then each method and integration.
+    let mut resources: HashMap<String, String> = apigw
+        .resources(api_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.path, r.id))
+        .collect();
+    for route in &wanted {
+        let resource_id = match resources.get(&route.path) {
+            Some(id) => id.clone(),
+            None => {
+                let (parent, part) = split_path(&route.path);
+                let parent_id =
+                    resources
+                        .get(&parent)
+                        .cloned()
+                        .ok_or_else(|| Error::Unexpected {
+                            operation: "GetResources",
+                            account: side.key.account(),
+                            detail: format!("no parent resource {parent} for {}", route.path),
+                        })?;
+                let id = apigw.create_resource(api_id, &parent_id, &part).await?;
+                resources.insert(route.path.clone(), id.clone());
+                id
+            }
+        };
+        match apigw.get_method(api_id, &resource_id, "ANY").await? {
+            None => {
+                apigw
+                    .put_method(api_id, &resource_id, "ANY", &route.method)
+                    .await?;
+                changed = true;
+            }
+            Some(current) => {
+                let ops = method_patch(&current, &route.method);
+                if !ops.is_empty() {
+                    apigw
+                        .update_method(api_id, &resource_id, "ANY", ops)
+                        .await?;
+                    changed = true;
+                }
+            }
+        }
+        let current = apigw.get_integration(api_id, &resource_id, "ANY").await?;
+        if current.as_ref() != Some(&route.integration) {
+            apigw
+                .put_vpc_link_integration(api_id, &resource_id, "ANY", &route.integration)
+                .await?;
+            let verb = if current.is_some() {
+                "Repaired"
+            } else {
+                "Created"
+            };
+            journal.normal(
+                verb,
+                format!(
+                    "ANY {} → {}",
+                    route.path,
+                    route.integration.uri.as_deref().unwrap_or_default()
+                ),
+            );
+            changed = true;
+        }
+    }
+    // An authorizer no longer wanted goes once no method uses it.
+    if authorizer_id.is_none()
+        && let Some(old) = apigw
+            .authorizers(api_id)
+            .await?
+            .into_iter()
+            .find(|a| a.name == AUTHORIZER_NAME)
+    {
+        apigw.delete_authorizer(api_id, &old.id).await?;
+        journal.normal("Deleted", format!("removed Lambda authorizer {}", old.id));
+    }
+
+    let hash = config_hash(&(&wanted, stage));
+    let deployed_id = apigw.stage_deployment(api_id, stage).await?;
+    let up_to_date = !changed
+        && status.deployment.as_ref().is_some_and(|d| {
+            d.config_hash == hash && deployed_id.as_deref() == Some(d.id.as_str())
+        });
+    if !up_to_date {
+        let id = apigw
+            .deploy(api_id, stage, &format!("cross-account-api-operator {hash}"))
+            .await?;
+        journal.normal(
+            "Deployed",
+            format!("deployed regional API {api_id} to stage {stage}"),
+        );
+        status.deployment = Some(DeploymentStatus {
+            id,
+            config_hash: hash,
+        });
+    }
+    // After a stage rename the old stage goes (the operator owns the whole regional API).
+    let previous = status
+        .invoke_url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .map(str::to_string);
+    if let Some(previous) = previous
+        && previous != *stage
+    {
+        apigw.delete_stage(api_id, &previous).await?;
+    }
+    status.invoke_url = Some(invoke_url(api_id, &obj.spec.consumer.region, stage));
+    Ok(())
+}
+
+fn split_path(path: &str) -> (String, String) {
+    match path.rsplit_once('/') {
+        Some(("", part)) => ("/".into(), part.into()),
+        Some((parent, part)) => (parent.into(), part.into()),
+        None => ("/".into(), path.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend() -> Backend {
+        Backend {
+            prefix: "/".into(),
+            private_api_id: "a1b2c3d4e5".into(),
+            region: "us-east-1".into(),
+            stage: "prod".into(),
+        }
+    }
+
+    #[test]
+    fn root_backend_routes() {
+        let r = routes(&backend(), "vl1234", None);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].path, "/");
+        assert_eq!(
+            r[0].integration.uri.as_deref(),
+            Some("https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod/")
+        );
+        assert_eq!(
+            r[0].integration
+                .request_parameters
+                .get("integration.request.header.x-apigw-api-id")
+                .map(String::as_str),
+            Some("'a1b2c3d4e5'")
+        );
+        assert!(
+            !r[0]
+                .integration
+                .request_parameters
+                .contains_key("integration.request.path.proxy")
+        );
+        assert_eq!(r[1].path, "/{proxy+}");
+        assert_eq!(
+            r[1].integration.uri.as_deref(),
+            Some("https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod/{proxy}")
+        );
+        assert_eq!(
+            r[1].integration
+                .request_parameters
+                .get("integration.request.path.proxy")
+                .map(String::as_str),
+            Some("method.request.path.proxy")
+        );
+        assert_eq!(
+            r[1].method
+                .request_parameters
+                .get("method.request.path.proxy"),
+            Some(&true)
+        );
+        assert_eq!(r[1].integration.connection_id.as_deref(), Some("vl1234"));
+        assert_eq!(
+            r[1].integration.connection_type.as_deref(),
+            Some("VPC_LINK")
+        );
+        assert_eq!(r[1].method.authorization_type, "NONE");
+    }
+
+    #[test]
+    fn prefixed_backend_and_authorizer() {
+        let b = Backend {
+            prefix: "/orders".into(),
+            ..backend()
+        };
+        let r = routes(&b, "vl1234", Some("auth1"));
+        assert_eq!(r[0].path, "/orders");
+        assert_eq!(r[1].path, "/orders/{proxy+}");
+        assert_eq!(r[1].method.authorization_type, "CUSTOM");
+        assert_eq!(r[1].method.authorizer_id.as_deref(), Some("auth1"));
+        assert_eq!(
+            split_path("/orders/{proxy+}"),
+            ("/orders".to_string(), "{proxy+}".to_string())
+        );
+        assert_eq!(
+            split_path("/{proxy+}"),
+            ("/".to_string(), "{proxy+}".to_string())
+        );
+    }
+
+    #[test]
+    fn hash_changes_with_the_vpc_link() {
+        let a = config_hash(&routes(&backend(), "vl1", None));
+        assert_eq!(a, config_hash(&routes(&backend(), "vl1", None)));
+        assert_ne!(a, config_hash(&routes(&backend(), "vl2", None)));
+    }
+
+    #[test]
+    fn authorizer_uri_and_defaults() {
+        let spec = AuthorizerSpec {
+            lambda_arn: "arn:aws:lambda:us-east-1:111111111111:function:auth".into(),
+            type_: AuthorizerType::Token,
+            identity_source: None,
+            result_ttl_seconds: None,
+        };
+        let a = wanted_authorizer(&spec, "us-east-1");
+        assert_eq!(
+            a.uri,
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:111111111111:function:auth/invocations"
+        );
+        assert_eq!(a.identity_source, "method.request.header.Authorization");
+        assert_eq!(a.ttl_seconds, 300);
+        assert_eq!(a.kind, "TOKEN");
+    }
+
+    #[test]
+    fn method_patch_switches_authorization() {
+        let open = Method {
+            authorization_type: "NONE".into(),
+            ..Default::default()
+        };
+        let custom = Method {
+            authorization_type: "CUSTOM".into(),
+            authorizer_id: Some("a1".into()),
+            ..Default::default()
+        };
+        assert_eq!(method_patch(&open, &custom).len(), 2);
+        assert_eq!(method_patch(&custom, &open).len(), 2);
+        assert!(method_patch(&custom, &custom).is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! Consumer step: the REST VPC link to the NLB. Its id is known at creation, while it is still
+//! PENDING, so the integrations need not wait for AVAILABLE.
+
+use super::{Journal, Side};
+use crate::api::{ConsumerStatus, CrossAccountApi};
+use crate::aws::apigateway::VpcLink;
+use crate::error::{Error, ErrorClass, Result};
+
+/// Ensures the VPC link to `nlb_arn`; records its id and status. `Ok(None)`: there is no link
+/// yet and the NLB is not active (AWS fails a link created against a provisioning NLB).
+pub async fn ensure(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    nlb_arn: &str,
+    nlb_active: bool,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Result<Option<VpcLink>> {
+    let apigw = &side.clients.apigateway;
+    // I/O: by status id, else by uid tag (a crash after create), else create.
+    let mut link = match &status.vpc_link_id {
+        Some(id) => apigw.get_vpc_link(id).await?,
+        None => None,
+    };
+    if link.is_none() {
+        link = apigw.find_vpc_link_by_uid(&side.owner.uid).await?;
+    }
+    let link = match link {
+        // A FAILED link never recovers: remove it so the next attempt makes a new one.
+        Some(l) if l.status == "FAILED" => {
+            apigw.delete_vpc_link(&l.id).await?;
+            status.vpc_link_id = None;
+            status.vpc_link_status = Some(l.status.clone());
+            journal.warning(
+                "VpcLinkFailed",
+                format!(
+                    "VPC link {} FAILED: {}",
+                    l.id,
+                    l.status_message.clone().unwrap_or_default()
+                ),
+            );
+            return Err(Error::Aws {
+                operation: "GetVpcLink",
+                account: side.key.account(),
+                code: "VpcLinkFailed".into(),
+                message: l.status_message.unwrap_or_else(|| "VPC link FAILED".into()),
+                class: ErrorClass::Retryable,
+            });
+        }
+        Some(l) => l,
+        None if !nlb_active => return Ok(None),
+        None => {
+            let name = obj.owner_ref().replace('/', "-");
+            let repaired = status.vpc_link_id.is_some();
+            let l = apigw
+                .create_vpc_link(&format!("xapi-{name}"), nlb_arn, side.owner)
+                .await?;
+            if repaired {
+                journal.normal("Repaired", format!("VPC link was gone; created {}", l.id));
+            } else {
+                journal.normal("Created", format!("created VPC link {} to {nlb_arn}", l.id));
+            }
+            l
+        }
+    };
+    if !link.target_arns.iter().any(|a| a == nlb_arn) {
+        return Err(Error::Aws {
+            operation: "GetVpcLink",
+            account: side.key.account(),
+            code: "VpcLinkTargetMismatch".into(),
+            message: format!(
+                "VPC link {} targets {:?}, not {nlb_arn}; delete it to let the operator make a new one",
+                link.id, link.target_arns
+            ),
+            class: ErrorClass::Terminal,
+        });
+    }
+    status.vpc_link_id = Some(link.id.clone());
+    status.vpc_link_status = Some(link.status.clone());
+    Ok(Some(link))
+}

@@ -1,0 +1,135 @@
+"""One emulator for the whole test session, on a free loopback port, with a
+small time scale so every wait and quota period is short.
+
+Tests get per-account clients through AssumeRole (moto isolates accounts by
+the assumed role's account id). Each test module uses its own accounts or
+names, so tests do not see each other's resources; the settings are put back
+after every test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any, Callable
+
+import boto3
+import pytest
+from botocore.config import Config
+
+EMU_DIR = pathlib.Path(__file__).resolve().parents[1]
+TIME_SCALE = 0.05
+REGION = "us-east-1"
+CONSUMER = "111111111111"
+PROVIDER = "222222222222"
+
+
+def start_emulator(*extra: str, log_name: str = "emulator") -> tuple[subprocess.Popen, str]:
+    log_dir = pathlib.Path(tempfile.gettempdir()) / "xapi-emulator-tests"
+    log_dir.mkdir(exist_ok=True)
+    log = open(log_dir / f"{log_name}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xapi_emulator", "--host", "127.0.0.1", "--port", "0",
+         "--exit-on-stdin-close", *extra],
+        cwd=EMU_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    line = proc.stdout.readline().decode().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"emulator did not start: {line!r}; see {log.name}")
+    return proc, line.split(" ", 1)[1]
+
+
+def stop_emulator(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Emulator:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._creds: dict[str, dict[str, str]] = {}
+
+    # control endpoint
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def config(self, **patch: Any) -> dict[str, Any]:
+        return self._call("POST", "/_xapi/config", patch) if patch else self._call("GET", "/_xapi/config")
+
+    # AWS clients
+    def credentials(self, account: str) -> dict[str, str]:
+        if account not in self._creds:
+            sts = boto3.client("sts", endpoint_url=self.url, region_name=REGION,
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/x", RoleSessionName="tests")["Credentials"]
+            self._creds[account] = {"aws_access_key_id": c["AccessKeyId"],
+                                    "aws_secret_access_key": c["SecretAccessKey"],
+                                    "aws_session_token": c["SessionToken"]}
+        return self._creds[account]
+
+    def client(self, service: str, account: str, retries: bool = False) -> Any:
+        config = Config(retries={"total_max_attempts": 6 if retries else 1, "mode": "standard"},
+                        connect_timeout=5, read_timeout=15)
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, config=config,
+                            **self.credentials(account))
+
+
+@pytest.fixture(scope="session")
+def emu() -> Emulator:
+    proc, url = start_emulator("--time-scale", str(TIME_SCALE), "--no-quotas")
+    try:
+        yield Emulator(url)
+    finally:
+        stop_emulator(proc)
+
+
+@pytest.fixture(autouse=True)
+def _restore_settings(request: pytest.FixtureRequest) -> None:
+    """Tests may change settings; put the session's baseline back afterwards."""
+    if "emu" not in request.fixturenames:
+        yield
+        return
+    emu = request.getfixturevalue("emu")
+    baseline = emu.config()
+    yield
+    emu.config(**baseline)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        time.sleep(interval)
+
+
+def make_vpc(ec2: Any, cidr: str, subnets: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=c, AvailabilityZone=az)["Subnet"]["SubnetId"]
+        for c, az in subnets
+    ]
+    return vpc_id, subnet_ids
+
+
+def make_nlb(elbv2: Any, name: str, subnet_ids: list[str]) -> str:
+    return elbv2.create_load_balancer(Name=name, Subnets=subnet_ids, Scheme="internal",
+                                      Type="network")["LoadBalancers"][0]["LoadBalancerArn"]

@@ -1,0 +1,75 @@
+"""Seeding a fresh emulator: two accounts, their networks and the private API."""
+
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from conftest import EMU_DIR, REGION, start_emulator, stop_emulator
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    # Quotas on, as in the demo: the seed must cope with them.
+    proc, url = start_emulator("--time-scale", "0.05", log_name="seed-emulator")
+    try:
+        yield url
+    finally:
+        stop_emulator(proc)
+
+
+def _read_env(path):
+    values = {}
+    for line in open(path):
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].strip().partition("=")
+            values[key] = value.strip("'")
+    return values
+
+
+def _client(url, role, service):
+    sts = boto3.client("sts", endpoint_url=url, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = sts.assume_role(RoleArn=role, RoleSessionName="check")["Credentials"]
+    return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=c["AccessKeyId"],
+                        aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+
+def test_seed(fresh, tmp_path):
+    out = tmp_path / "ground.env"
+    out.write_text("export EXISTING=1\n")
+    subprocess.run([sys.executable, "-m", "xapi_emulator.seed", "--endpoint", fresh, "--out", str(out)],
+                   cwd=EMU_DIR, check=True, capture_output=True, timeout=60,
+                   env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    env = _read_env(out)
+    assert env["EXISTING"] == "1"  # appended, not overwritten
+    assert env["XAPI_REGION"] == "us-east-1"
+    assert (env["XAPI_CONSUMER_ACCOUNT"], env["XAPI_PROVIDER_ACCOUNT"]) == ("111111111111", "222222222222")
+    assert env["XAPI_CONSUMER_ROLE_ARN"] == "arn:aws:iam::111111111111:role/xapi-consumer"
+    assert env["XAPI_PROVIDER_ROLE_ARN"] == "arn:aws:iam::222222222222:role/xapi-provider"
+
+    for side, cidr, subnet_cidrs in (("CONSUMER", "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]),
+                                     ("PROVIDER", "10.2.0.0/16", ["10.2.1.0/24", "10.2.2.0/24"])):
+        ec2 = _client(fresh, env[f"XAPI_{side}_ROLE_ARN"], "ec2")
+        vpc = ec2.describe_vpcs(VpcIds=[env[f"XAPI_{side}_VPC_ID"]])["Vpcs"][0]
+        assert vpc["CidrBlock"] == cidr
+        subnets = ec2.describe_subnets(SubnetIds=env[f"XAPI_{side}_SUBNET_IDS"].split(","))["Subnets"]
+        assert sorted((s["CidrBlock"], s["AvailabilityZone"]) for s in subnets) == list(
+            zip(subnet_cidrs, ["us-east-1a", "us-east-1b"]))
+        assert all(s["VpcId"] == vpc["VpcId"] for s in subnets)
+
+    apigw = _client(fresh, env["XAPI_PROVIDER_ROLE_ARN"], "apigateway")
+    api = apigw.get_rest_api(restApiId=env["XAPI_SEEDED_PRIVATE_API_ID"])
+    assert api["name"] == "orders-private"
+    assert api["endpointConfiguration"]["types"] == ["PRIVATE"]
+    policy = json.loads(api["policy"].replace('\\"', '"').replace("\\/", "/"))
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"][0]
+    assert deny["Condition"]["StringNotEquals"]["aws:SourceVpce"] == ["vpce-0123456789abcdef0"]
+    orders = [r for r in apigw.get_resources(restApiId=api["id"])["items"] if r.get("path") == "/orders"][0]
+    assert apigw.get_integration(restApiId=api["id"], resourceId=orders["id"], httpMethod="GET")["type"] == "MOCK"
+    assert apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"]
+    # the consumer account does not see the provider's API
+    assert _client(fresh, env["XAPI_CONSUMER_ROLE_ARN"], "apigateway").get_rest_apis()["items"] == []

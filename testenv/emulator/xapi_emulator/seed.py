@@ -1,0 +1,133 @@
+"""Seed the two demo accounts and write their ids as shell exports.
+
+    python -m xapi_emulator.seed --endpoint http://127.0.0.1:5000 --out ground.env
+
+Expects a *fresh* emulator (just started, or after POST /_xapi/reset): it
+creates, it does not look for earlier copies, so a second run against the same
+emulator makes a second set of VPCs. Lines are appended to --out
+(``export KEY=value``), so the file can collect other settings too; when a
+key repeats, the last line wins when the file is sourced.
+
+consumer 111111111111: VPC 10.1.0.0/16, subnets 10.1.1.0/24 (a), 10.1.2.0/24 (b)
+provider 222222222222: VPC 10.2.0.0/16, subnets 10.2.1.0/24 (a), 10.2.2.0/24 (b),
+    private REST API ``orders-private`` (GET /orders, MOCK 200), a resource
+    policy pinned to the foreign endpoint vpce-0123456789abcdef0, stage prod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+CONSUMER_ACCOUNT = "111111111111"
+PROVIDER_ACCOUNT = "222222222222"
+CONSUMER_ROLE = f"arn:aws:iam::{CONSUMER_ACCOUNT}:role/xapi-consumer"
+PROVIDER_ROLE = f"arn:aws:iam::{PROVIDER_ACCOUNT}:role/xapi-provider"
+FOREIGN_VPCE = "vpce-0123456789abcdef0"
+
+# Retries absorb the emulator's API Gateway quotas (429) if they are on.
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10})
+
+
+def _session(endpoint: str, role_arn: str) -> boto3.Session:
+    sts = boto3.client(
+        "sts", endpoint_url=endpoint, region_name=REGION, config=_CONFIG,
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="xapi-seed")["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=REGION)
+
+
+def _network(ec2, name: str, cidr: str, subnets: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    tag = lambda kind, n: [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": n}]}]  # noqa: E731
+    vpc_id = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tag("vpc", name))["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=c, AvailabilityZone=az,
+                          TagSpecifications=tag("subnet", f"{name}-{az}"))["Subnet"]["SubnetId"]
+        for c, az in subnets
+    ]
+    return vpc_id, subnet_ids
+
+
+def private_api_policy() -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+             "Condition": {"StringNotEquals": {"aws:SourceVpce": [FOREIGN_VPCE]}}},
+        ],
+    })
+
+
+def _private_api(apigw) -> str:
+    api_id = apigw.create_rest_api(
+        name="orders-private", description="seeded private API",
+        endpointConfiguration={"types": ["PRIVATE"], "vpcEndpointIds": [FOREIGN_VPCE]},
+        policy=private_api_policy(),
+    )["id"]
+    root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    orders = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="orders")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=orders, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=orders, httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigw.put_method_response(restApiId=api_id, resourceId=orders, httpMethod="GET", statusCode="200")
+    apigw.put_integration_response(restApiId=api_id, resourceId=orders, httpMethod="GET", statusCode="200",
+                                   responseTemplates={"application/json": '{"orders": []}'})
+    apigw.create_deployment(restApiId=api_id, stageName="prod", description="seed")
+    return api_id
+
+
+def seed(endpoint: str) -> dict[str, str]:
+    consumer = _session(endpoint, CONSUMER_ROLE)
+    provider = _session(endpoint, PROVIDER_ROLE)
+    cvpc, csubnets = _network(consumer.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-consumer",
+                              "10.1.0.0/16", [("10.1.1.0/24", "us-east-1a"), ("10.1.2.0/24", "us-east-1b")])
+    pvpc, psubnets = _network(provider.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-provider",
+                              "10.2.0.0/16", [("10.2.1.0/24", "us-east-1a"), ("10.2.2.0/24", "us-east-1b")])
+    api_id = _private_api(provider.client("apigateway", endpoint_url=endpoint, config=_CONFIG))
+    return {
+        "XAPI_REGION": REGION,
+        "XAPI_CONSUMER_ACCOUNT": CONSUMER_ACCOUNT,
+        "XAPI_PROVIDER_ACCOUNT": PROVIDER_ACCOUNT,
+        "XAPI_CONSUMER_ROLE_ARN": CONSUMER_ROLE,
+        "XAPI_PROVIDER_ROLE_ARN": PROVIDER_ROLE,
+        "XAPI_CONSUMER_VPC_ID": cvpc,
+        "XAPI_CONSUMER_SUBNET_IDS": ",".join(csubnets),
+        "XAPI_PROVIDER_VPC_ID": pvpc,
+        "XAPI_PROVIDER_SUBNET_IDS": ",".join(psubnets),
+        "XAPI_SEEDED_PRIVATE_API_ID": api_id,
+    }
+
+
+def write_exports(values: dict[str, str], path: str) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("# xapi emulator seed\n")
+        for key, value in values.items():
+            out.write(f"export {key}={shlex.quote(value)}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="xapi_emulator.seed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
+    parser.add_argument("--out", required=True, help="file to append 'export KEY=value' lines to")
+    args = parser.parse_args(argv)
+    values = seed(args.endpoint.rstrip("/"))
+    write_exports(values, args.out)
+    for key, value in values.items():
+        print(f"{key}={value}")
+
+
+if __name__ == "__main__":
+    main()
