@@ -89,6 +89,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
         }
     });
     if args.leader_election {
+        // A standby replica is healthy and ready: otherwise a rolling update of two replicas
+        // would wait forever for the one that cannot take the lease.
+        readiness.set_ready();
         let me =
             std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
         leader::acquire(

@@ -263,6 +263,7 @@ def up() -> Path:
         f"export AWS_DEFAULT_REGION={REGION}",
         f"export XAPI_EMULATOR_PYTHON={python}",
         f"export XAPI_EMULATOR_PYTHONPATH={EMULATOR_SRC}",
+        f"export XAPI_EMU_TIME_SCALE={os.environ.get('XAPI_EMU_TIME_SCALE', '1')}",
     ]
     lines += seed_file.read_text().splitlines()
     env_file.write_text("\n".join(lines) + "\n")

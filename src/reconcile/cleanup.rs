@@ -45,7 +45,10 @@ pub async fn run(
     };
     if let Some(api) = regional {
         c.clients.apigateway.delete_rest_api(&api.id).await?;
-        journal.normal("Deleted", format!("deleted regional REST API {}", api.id));
+        journal.normal(
+            "DeletedRegionalApi",
+            format!("deleted regional REST API {}", api.id),
+        );
     }
 
     // 2. VPC link, polled until it is gone (it has no DELETED state).
@@ -65,7 +68,7 @@ pub async fn run(
                     link.id
                 )));
             }
-            journal.normal("Deleted", format!("deleting VPC link {}", link.id));
+            journal.normal("DeletingVpcLink", format!("deleting VPC link {}", link.id));
         }
         return Ok(Some(format!(
             "waiting for VPC link {} to be deleted",
@@ -89,7 +92,7 @@ pub async fn run(
         if let Some(wait) = in_use(elb.delete_load_balancer(&lb.arn).await)? {
             return Ok(Some(format!("NLB {} is still in use: {wait}", lb.arn)));
         }
-        journal.normal("Deleted", format!("deleted NLB {}", lb.arn));
+        journal.normal("DeletedLoadBalancer", format!("deleted NLB {}", lb.arn));
     }
 
     // 4. Target group.
@@ -106,7 +109,10 @@ pub async fn run(
                 group.arn
             )));
         }
-        journal.normal("Deleted", format!("deleted target group {}", group.arn));
+        journal.normal(
+            "DeletedTargetGroup",
+            format!("deleted target group {}", group.arn),
+        );
     }
 
     // 5. Private API: a created one goes; an adopted one loses only what the operator added.
@@ -144,7 +150,7 @@ pub async fn run(
                         )
                         .await?;
                     journal.normal(
-                        "PolicyRestored",
+                        "RestoredPolicy",
                         format!("removed the operator's statement from {id} and redeployed it"),
                     );
                 }
@@ -164,7 +170,10 @@ pub async fn run(
             };
             if let Some(api) = api {
                 apigw.delete_rest_api(&api.id).await?;
-                journal.normal("Deleted", format!("deleted private REST API {}", api.id));
+                journal.normal(
+                    "DeletedPrivateApi",
+                    format!("deleted private REST API {}", api.id),
+                );
             }
         }
     }
@@ -175,7 +184,10 @@ pub async fn run(
         && let Some(endpoint) = ec2.find_endpoint_by_uid(&spec.vpc_id, uid).await?
     {
         ec2.delete_endpoint(&endpoint.id).await?;
-        journal.normal("Deleted", format!("deleting VPC endpoint {}", endpoint.id));
+        journal.normal(
+            "DeletingVpcEndpoint",
+            format!("deleting VPC endpoint {}", endpoint.id),
+        );
     }
 
     // 7. Security group (owned only); an endpoint still deleting holds it.
@@ -188,7 +200,10 @@ pub async fn run(
                 group.id
             )));
         }
-        journal.normal("Deleted", format!("deleted security group {}", group.id));
+        journal.normal(
+            "DeletedSecurityGroup",
+            format!("deleted security group {}", group.id),
+        );
     }
     Ok(None)
 }

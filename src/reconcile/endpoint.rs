@@ -88,7 +88,7 @@ pub async fn ensure(
                     message: format!("VPC endpoint {id} does not exist in the provider account"),
                 })?;
             if status.vpc_endpoint_id.as_deref() != Some(id) {
-                journal.normal("Adopted", format!("adopted VPC endpoint {id}"));
+                journal.normal("AdoptedVpcEndpoint", format!("adopted VPC endpoint {id}"));
             }
             found
         }
@@ -115,7 +115,7 @@ pub async fn ensure(
                     if !change.is_empty() && e.state == "available" {
                         ec2.modify_endpoint(&e.id, &change).await?;
                         journal.normal(
-                            "Changed",
+                            "ChangedVpcEndpoint",
                             format!("VPC endpoint {}: {}", e.id, describe_change(&change)),
                         );
                     }
@@ -132,7 +132,7 @@ pub async fn ensure(
                     let token = format!("xapi-{}", side.owner.uid);
                     let e = ec2.create_endpoint(&req, side.owner, &token).await?;
                     journal.normal(
-                        "Created",
+                        "CreatedVpcEndpoint",
                         format!("created VPC endpoint {} in {}", e.id, spec.vpc_id),
                     );
                     e
@@ -203,7 +203,7 @@ async fn ensure_security_group(
                 .create_security_group(&spec.vpc_id, &name, side.owner)
                 .await?;
             journal.normal(
-                "Created",
+                "CreatedSecurityGroup",
                 format!("created security group {id} for the endpoint"),
             );
             crate::aws::ec2::SecurityGroup {
@@ -222,7 +222,7 @@ async fn ensure_security_group(
     }
     if !add.is_empty() || !revoke.is_empty() {
         journal.normal(
-            "Changed",
+            "ChangedSecurityGroup",
             format!("security group {}: TCP 443 from {:?}", group.id, wanted),
         );
     }

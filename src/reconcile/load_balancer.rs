@@ -96,7 +96,10 @@ pub async fn ensure(
             let g = elb
                 .create_target_group(&name, &spec.vpc_id, side.owner)
                 .await?;
-            journal.normal("Created", format!("created target group {}", g.arn));
+            journal.normal(
+                "CreatedTargetGroup",
+                format!("created target group {}", g.arn),
+            );
             g
         }
     };
@@ -119,7 +122,10 @@ pub async fn ensure(
             let lb = elb
                 .create_load_balancer(&name, &spec.subnet_ids, side.owner)
                 .await?;
-            journal.normal("Created", format!("created internal NLB {}", lb.arn));
+            journal.normal(
+                "CreatedLoadBalancer",
+                format!("created internal NLB {}", lb.arn),
+            );
             lb
         }
     };
@@ -145,7 +151,7 @@ pub async fn ensure(
             if l.target_group_arn.as_deref() != Some(group.arn.as_str()) {
                 elb.forward_listener(&l.arn, &group.arn).await?;
                 journal.normal(
-                    "Repaired",
+                    "RepairedListener",
                     format!("listener {} forwards to {} again", l.arn, group.arn),
                 );
             }
@@ -153,7 +159,7 @@ pub async fn ensure(
         }
         None => {
             let arn = elb.create_listener(&lb.arn, &group.arn, side.owner).await?;
-            journal.normal("Created", format!("created TCP 443 listener {arn}"));
+            journal.normal("CreatedListener", format!("created TCP 443 listener {arn}"));
             arn
         }
     };
@@ -183,7 +189,7 @@ pub async fn sync_targets(
     if !register.is_empty() {
         elb.register(target_group_arn, &register).await?;
         journal.normal(
-            "TargetsRegistered",
+            "RegisteredTargets",
             format!(
                 "registered {:?}",
                 register.iter().map(|t| &t.0).collect::<Vec<_>>()
@@ -193,7 +199,7 @@ pub async fn sync_targets(
     if !deregister.is_empty() {
         elb.deregister(target_group_arn, &deregister).await?;
         journal.normal(
-            "TargetsDeregistered",
+            "DeregisteredTargets",
             format!(
                 "deregistered {:?}",
                 deregister.iter().map(|t| &t.0).collect::<Vec<_>>()

@@ -51,7 +51,10 @@ pub async fn ensure(
                 });
             }
             if status.private_api_id.as_deref() != Some(id) {
-                journal.normal("Adopted", format!("adopted private REST API {id}"));
+                journal.normal(
+                    "AdoptedPrivateApi",
+                    format!("adopted private REST API {id}"),
+                );
             }
             api
         }
@@ -79,7 +82,7 @@ pub async fn ensure(
             )
             .await?;
         journal.normal(
-            "PolicyUpdated",
+            "UpdatedPolicy",
             format!("resource policy of {} now admits {vpce}", api.id),
         );
         changed = true;
@@ -109,7 +112,7 @@ pub async fn ensure(
         } else {
             format!("deployed {} to stage {}", api.id, spec.stage_name)
         };
-        journal.normal("Deployed", note);
+        journal.normal("DeployedPrivateApi", note);
         status.deployment = Some(DeploymentStatus {
             id,
             config_hash: hash,
@@ -153,7 +156,7 @@ async fn find_or_create(
         )
         .await?;
     journal.normal(
-        "Created",
+        "CreatedPrivateApi",
         format!("created private REST API {} ({})", api.id, api.name),
     );
     Ok(api)
@@ -180,7 +183,7 @@ async fn ensure_endpoint_association(
         )
         .await?;
     journal.normal(
-        "Changed",
+        "ChangedPrivateApi",
         format!("associated {vpce} with private REST API {}", api.id),
     );
     Ok(true)
@@ -220,7 +223,10 @@ async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -
     apigw
         .put_mock_integration(api_id, &resource_id, "GET", HEALTH_BODY)
         .await?;
-    journal.normal("Created", format!("created GET /health on {api_id}"));
+    journal.normal(
+        "CreatedHealthRoute",
+        format!("created GET /health on {api_id}"),
+    );
     Ok(true)
 }
 

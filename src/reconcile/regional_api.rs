@@ -226,7 +226,7 @@ pub async fn ensure_api(
                 .create_rest_api(&obj.regional_api_name(), "REGIONAL", &[], None, side.owner)
                 .await?;
             journal.normal(
-                "Created",
+                "CreatedRegionalApi",
                 format!("created regional REST API {} ({})", a.id, a.name),
             );
             a
@@ -267,7 +267,10 @@ async fn ensure_authorizer(
         (None, Some(_)) => Ok((None, true)),
         (Some(w), None) => {
             let id = apigw.create_authorizer(api_id, &w).await?;
-            journal.normal("Created", format!("created Lambda authorizer {id}"));
+            journal.normal(
+                "CreatedAuthorizer",
+                format!("created Lambda authorizer {id}"),
+            );
             Ok((Some(id), true))
         }
         (Some(w), Some(c)) => {
@@ -290,7 +293,10 @@ async fn ensure_authorizer(
             let changed = !ops.is_empty();
             if changed {
                 apigw.update_authorizer(api_id, &c.id, ops).await?;
-                journal.normal("Changed", format!("updated Lambda authorizer {}", c.id));
+                journal.normal(
+                    "ChangedAuthorizer",
+                    format!("updated Lambda authorizer {}", c.id),
+                );
             }
             Ok((Some(c.id), changed))
         }
@@ -365,9 +371,9 @@ pub async fn ensure_routes(
                 .put_vpc_link_integration(api_id, &resource_id, "ANY", &route.integration)
                 .await?;
             let verb = if current.is_some() {
-                "Repaired"
+                "RepairedIntegration"
             } else {
-                "Created"
+                "CreatedIntegration"
             };
             journal.normal(
                 verb,
@@ -389,7 +395,10 @@ pub async fn ensure_routes(
             .find(|a| a.name == AUTHORIZER_NAME)
     {
         apigw.delete_authorizer(api_id, &old.id).await?;
-        journal.normal("Deleted", format!("removed Lambda authorizer {}", old.id));
+        journal.normal(
+            "DeletedAuthorizer",
+            format!("removed Lambda authorizer {}", old.id),
+        );
     }
 
     let hash = config_hash(&(&wanted, stage));
@@ -403,7 +412,7 @@ pub async fn ensure_routes(
             .deploy(api_id, stage, &format!("cross-account-api-operator {hash}"))
             .await?;
         journal.normal(
-            "Deployed",
+            "DeployedRegionalApi",
             format!("deployed regional API {api_id} to stage {stage}"),
         );
         status.deployment = Some(DeploymentStatus {

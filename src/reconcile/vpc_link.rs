@@ -56,9 +56,15 @@ pub async fn ensure(
                 .create_vpc_link(&format!("xapi-{name}"), nlb_arn, side.owner)
                 .await?;
             if repaired {
-                journal.normal("Repaired", format!("VPC link was gone; created {}", l.id));
+                journal.normal(
+                    "RepairedVpcLink",
+                    format!("VPC link was gone; created {}", l.id),
+                );
             } else {
-                journal.normal("Created", format!("created VPC link {} to {nlb_arn}", l.id));
+                journal.normal(
+                    "CreatedVpcLink",
+                    format!("created VPC link {} to {nlb_arn}", l.id),
+                );
             }
             l
         }
