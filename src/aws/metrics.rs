@@ -53,7 +53,16 @@ impl Intercept for CallMetrics {
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg
             .load::<Metadata>()
-            .map(|m| (m.service().to_ascii_lowercase(), m.name().to_string()))
+            .map(|m| {
+                // SDK metadata says "API Gateway", "Elastic Load Balancing v2": label them
+                // as the SDK crates are named.
+                let service: String = m
+                    .service()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                (service.to_ascii_lowercase(), m.name().to_string())
+            })
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
         // HTTP status is all an interceptor sees uniformly across services; EC2's throttling
         // (503 RequestLimitExceeded) therefore counts as server_error here.

@@ -197,6 +197,8 @@ pub struct EdgeApi {
     pub authorizer_id: Option<String>,
     /// Whether the authorizer was created, changed or is to be removed in this reconcile.
     pub authorizer_changed: bool,
+    /// The operator's authorizer that the spec no longer asks for, removed once unused.
+    pub stale_authorizer_id: Option<String>,
 }
 
 /// Ensures the API itself and its authorizer.
@@ -233,21 +235,23 @@ pub async fn ensure_api(
         }
     };
     status.regional_api_id = Some(api.id.clone());
-    let (authorizer_id, authorizer_changed) =
+    let (authorizer_id, stale_authorizer_id, authorizer_changed) =
         ensure_authorizer(side, obj, &api.id, journal).await?;
     Ok(EdgeApi {
         id: api.id,
         authorizer_id,
         authorizer_changed,
+        stale_authorizer_id,
     })
 }
 
+/// Returns (wanted authorizer id, stale authorizer id, changed).
 async fn ensure_authorizer(
     side: &Side<'_>,
     obj: &CrossAccountApi,
     api_id: &str,
     journal: &Journal,
-) -> Result<(Option<String>, bool)> {
+) -> Result<(Option<String>, Option<String>, bool)> {
     let apigw = &side.clients.apigateway;
     let wanted = obj
         .spec
@@ -262,16 +266,16 @@ async fn ensure_authorizer(
         .into_iter()
         .find(|a| a.name == AUTHORIZER_NAME);
     match (wanted, current) {
-        (None, None) => Ok((None, false)),
+        (None, None) => Ok((None, None, false)),
         // Removal happens after the methods stop using it (see `ensure_routes`).
-        (None, Some(_)) => Ok((None, true)),
+        (None, Some(stale)) => Ok((None, Some(stale.id), true)),
         (Some(w), None) => {
             let id = apigw.create_authorizer(api_id, &w).await?;
             journal.normal(
                 "CreatedAuthorizer",
                 format!("created Lambda authorizer {id}"),
             );
-            Ok((Some(id), true))
+            Ok((Some(id), None, true))
         }
         (Some(w), Some(c)) => {
             let mut ops = Vec::new();
@@ -298,7 +302,7 @@ async fn ensure_authorizer(
                     format!("updated Lambda authorizer {}", c.id),
                 );
             }
-            Ok((Some(c.id), changed))
+            Ok((Some(c.id), None, changed))
         }
     }
 }
@@ -387,17 +391,11 @@ pub async fn ensure_routes(
         }
     }
     // An authorizer no longer wanted goes once no method uses it.
-    if authorizer_id.is_none()
-        && let Some(old) = apigw
-            .authorizers(api_id)
-            .await?
-            .into_iter()
-            .find(|a| a.name == AUTHORIZER_NAME)
-    {
-        apigw.delete_authorizer(api_id, &old.id).await?;
+    if let Some(stale) = &edge.stale_authorizer_id {
+        apigw.delete_authorizer(api_id, stale).await?;
         journal.normal(
             "DeletedAuthorizer",
-            format!("removed Lambda authorizer {}", old.id),
+            format!("removed Lambda authorizer {stale}"),
         );
     }
 
