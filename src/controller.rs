@@ -93,10 +93,10 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
     }
 }
 
-/// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): short at
-/// first, growing to 30 s.
+/// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): 1 s at
+/// first, growing by half each time to 15 s.
 pub fn waiting_delay(attempt: u32) -> Duration {
-    Duration::from_secs((1u64 << attempt.min(5)).min(30))
+    Duration::from_secs_f64((1.5f64.powi(attempt.saturating_sub(1).min(20) as i32)).min(15.0))
 }
 
 /// Runs the controller until a shutdown signal.
@@ -391,8 +391,8 @@ mod tests {
 
     #[test]
     fn waiting_starts_short() {
-        assert_eq!(waiting_delay(1), Duration::from_secs(2));
-        assert_eq!(waiting_delay(4), Duration::from_secs(16));
-        assert_eq!(waiting_delay(10), Duration::from_secs(30));
+        assert_eq!(waiting_delay(1), Duration::from_secs(1));
+        assert_eq!(waiting_delay(3), Duration::from_secs_f64(2.25));
+        assert_eq!(waiting_delay(10), Duration::from_secs(15));
     }
 }

@@ -20,7 +20,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(240);
 /// (once per test binary; the others wait for it).
 async fn restricted_kubeconfig(admin: &kube::Client, ns: &str) -> String {
     static BOUND: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    BOUND.get_or_init(|| bind_restricted(admin.clone(), ns.to_string())).await.clone()
+    BOUND
+        .get_or_init(|| bind_restricted(admin.clone(), ns.to_string()))
+        .await
+        .clone()
 }
 
 async fn bind_restricted(admin: kube::Client, ns: String) -> String {
@@ -31,34 +34,81 @@ async fn bind_restricted(admin: kube::Client, ns: String) -> String {
         return env("KUBECONFIG");
     }
     let restricted = support::client_from(&path).await;
-    let rules: Vec<PolicyRule> = support::repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
+    let rules: Vec<PolicyRule> =
+        support::repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
     let role_name = "xapi-tests-operator";
     let ssa = PatchParams::apply("xapi-tests").force();
-    let role = ClusterRole { metadata: kube::api::ObjectMeta { name: Some(role_name.into()), ..Default::default() }, rules: Some(rules), ..Default::default() };
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta {
+            name: Some(role_name.into()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    };
     // Denied until the role is bound (a binding left by an earlier run on this ground goes first).
-    if bindings.get_opt(role_name).await.expect("bindings readable").is_some() {
-        bindings.delete(role_name, &Default::default()).await.expect("old binding removed");
+    if bindings
+        .get_opt(role_name)
+        .await
+        .expect("bindings readable")
+        .is_some()
+    {
+        bindings
+            .delete(role_name, &Default::default())
+            .await
+            .expect("old binding removed");
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        match Api::<CrossAccountApi>::namespaced(restricted.clone(), ns).list(&ListParams::default()).await {
+        match Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        {
             Err(kube::Error::Api(e)) if e.code == 403 => break,
-            other => assert!(std::time::Instant::now() < deadline, "restricted user must start without rights: {other:?}"),
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "restricted user must start without rights: {other:?}"
+            ),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    roles.patch(role_name, &ssa, &Patch::Apply(&role)).await.expect("role applied");
+    roles
+        .patch(role_name, &ssa, &Patch::Apply(&role))
+        .await
+        .expect("role applied");
     let binding = ClusterRoleBinding {
-        metadata: kube::api::ObjectMeta { name: Some(role_name.into()), ..Default::default() },
-        role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "ClusterRole".into(), name: role_name.into() },
-        subjects: Some(vec![Subject { kind: "User".into(), name: "xapi-restricted".into(), api_group: Some("rbac.authorization.k8s.io".into()), ..Default::default() }]),
+        metadata: kube::api::ObjectMeta {
+            name: Some(role_name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: role_name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: "xapi-restricted".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
     };
-    bindings.patch(role_name, &ssa, &Patch::Apply(&binding)).await.expect("binding applied");
+    bindings
+        .patch(role_name, &ssa, &Patch::Apply(&binding))
+        .await
+        .expect("binding applied");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while Api::<CrossAccountApi>::namespaced(restricted.clone(), ns).list(&ListParams::default()).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "restricted user still denied after the binding");
+    while Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restricted user still denied after the binding"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     path
@@ -83,32 +133,80 @@ fn uid(obj: &CrossAccountApi) -> String {
 }
 
 fn ec2_filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
 }
 
 /// The endpoint's id, subnets and ENI IPs as the provider account sees them.
 async fn provider_endpoint(uid: &str) -> (String, Vec<String>, Vec<String>) {
     let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
-    let out = p.ec2.describe_vpc_endpoints().filters(ec2_filter(&format!("tag:{UID_TAG}"), uid)).send().await.expect("endpoints");
-    let e = out.vpc_endpoints().iter().find(|e| e.state().map(|s| s.as_str()) == Some("available")).expect("an available endpoint with our uid tag");
-    assert_eq!(e.service_name(), Some(format!("com.amazonaws.{}.execute-api", env("AWS_REGION")).as_str()));
-    let enis = p.ec2.describe_network_interfaces().set_network_interface_ids(Some(e.network_interface_ids().to_vec())).send().await.expect("ENIs");
-    let mut ips: Vec<String> = enis.network_interfaces().iter().filter_map(|n| n.private_ip_address().map(str::to_string)).collect();
+    let out = p
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(ec2_filter(&format!("tag:{UID_TAG}"), uid))
+        .send()
+        .await
+        .expect("endpoints");
+    let e = out
+        .vpc_endpoints()
+        .iter()
+        .find(|e| e.state().map(|s| s.as_str()) == Some("available"))
+        .expect("an available endpoint with our uid tag");
+    assert_eq!(
+        e.service_name(),
+        Some(format!("com.amazonaws.{}.execute-api", env("AWS_REGION")).as_str())
+    );
+    let enis = p
+        .ec2
+        .describe_network_interfaces()
+        .set_network_interface_ids(Some(e.network_interface_ids().to_vec()))
+        .send()
+        .await
+        .expect("ENIs");
+    let mut ips: Vec<String> = enis
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| n.private_ip_address().map(str::to_string))
+        .collect();
     ips.sort();
     let mut subnets = e.subnet_ids().to_vec();
     subnets.sort();
-    (e.vpc_endpoint_id().unwrap_or_default().to_string(), subnets, ips)
+    (
+        e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        subnets,
+        ips,
+    )
 }
 
 /// (ip, availability zone) of the target group's non-draining targets.
 async fn registered_targets(tg_arn: &str) -> Vec<(String, String)> {
     let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
-    let out = c.elb.describe_target_health().target_group_arn(tg_arn).send().await.expect("target health");
+    let out = c
+        .elb
+        .describe_target_health()
+        .target_group_arn(tg_arn)
+        .send()
+        .await
+        .expect("target health");
     let mut targets: Vec<(String, String)> = out
         .target_health_descriptions()
         .iter()
-        .filter(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) != Some("draining"))
-        .filter_map(|d| d.target().map(|t| (t.id().unwrap_or_default().to_string(), t.availability_zone().unwrap_or_default().to_string())))
+        .filter(|d| {
+            d.target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str())
+                != Some("draining")
+        })
+        .filter_map(|d| {
+            d.target().map(|t| {
+                (
+                    t.id().unwrap_or_default().to_string(),
+                    t.availability_zone().unwrap_or_default().to_string(),
+                )
+            })
+        })
         .collect();
     targets.sort();
     targets
@@ -116,33 +214,80 @@ async fn registered_targets(tg_arn: &str) -> Vec<(String, String)> {
 
 async fn private_policy(api_id: &str) -> Value {
     let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
-    let api = p.apigw.get_rest_api().rest_api_id(api_id).send().await.expect("private API");
+    let api = p
+        .apigw
+        .get_rest_api()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .expect("private API");
     policy::parse_stored(api.policy().expect("a policy")).expect("policy parses")
 }
 
 async fn stage_exists(role: &str, api_id: &str, stage: &str) -> bool {
     let a = support::account(role).await;
-    a.apigw.get_stage().rest_api_id(api_id).stage_name(stage).send().await.is_ok()
+    a.apigw
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .is_ok()
 }
 
 /// (path, authorizationType, authorizerId, integration uri, connectionId, header) per ANY method.
-async fn edge_routes(api_id: &str) -> HashMap<String, (String, Option<String>, String, String, String)> {
+async fn edge_routes(
+    api_id: &str,
+) -> HashMap<String, (String, Option<String>, String, String, String)> {
     let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
-    let resources = c.apigw.get_resources().rest_api_id(api_id).send().await.expect("resources");
+    let resources = c
+        .apigw
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .expect("resources");
     let mut out = HashMap::new();
     for r in resources.items() {
-        let (Some(id), Some(path)) = (r.id(), r.path()) else { continue };
-        let Ok(m) = c.apigw.get_method().rest_api_id(api_id).resource_id(id).http_method("ANY").send().await else { continue };
-        let i = c.apigw.get_integration().rest_api_id(api_id).resource_id(id).http_method("ANY").send().await.expect("integration");
+        let (Some(id), Some(path)) = (r.id(), r.path()) else {
+            continue;
+        };
+        let Ok(m) = c
+            .apigw
+            .get_method()
+            .rest_api_id(api_id)
+            .resource_id(id)
+            .http_method("ANY")
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let i = c
+            .apigw
+            .get_integration()
+            .rest_api_id(api_id)
+            .resource_id(id)
+            .http_method("ANY")
+            .send()
+            .await
+            .expect("integration");
         // Only a complete HTTP_PROXY integration over the VPC link counts as a route.
-        let proxy_param = i.request_parameters().and_then(|p| p.get("integration.request.path.proxy")).map(String::as_str);
+        let proxy_param = i
+            .request_parameters()
+            .and_then(|p| p.get("integration.request.path.proxy"))
+            .map(String::as_str);
         if i.r#type().map(|t| t.as_str()) != Some("HTTP_PROXY")
             || i.connection_type().map(|t| t.as_str()) != Some("VPC_LINK")
             || (path == "/{proxy+}" && proxy_param != Some("method.request.path.proxy"))
         {
             continue;
         }
-        let header = i.request_parameters().and_then(|p| p.get("integration.request.header.x-apigw-api-id")).cloned().unwrap_or_default();
+        let header = i
+            .request_parameters()
+            .and_then(|p| p.get("integration.request.header.x-apigw-api-id"))
+            .cloned()
+            .unwrap_or_default();
         out.insert(
             path.to_string(),
             (
@@ -164,7 +309,10 @@ where
 {
     let deadline = std::time::Instant::now() + timeout;
     while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what} not true after {timeout:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} not true after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -176,7 +324,10 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     let uid = uid(&obj);
     let ready = support::wait_for(&admin, &ns, "orders", READY_TIMEOUT, "Ready", is_ready).await;
     let status = ready.status.clone().expect("status");
-    let (ps, cs) = (status.provider.clone().expect("provider status"), status.consumer.clone().expect("consumer status"));
+    let (ps, cs) = (
+        status.provider.clone().expect("provider status"),
+        status.consumer.clone().expect("consumer status"),
+    );
     for t in cross_account_api_operator::api::CONDITION_TYPES {
         let (s, _, _) = condition(&ready, t).unwrap_or_else(|| panic!("condition {t}"));
         assert_eq!(s, "True", "{t}");
@@ -184,74 +335,196 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
 
     // Provider account: endpoint, its IPs, the security group, the private API and its policy.
     let (vpce, subnets, ips) = provider_endpoint(&uid).await;
-    let mut wanted_subnets: Vec<String> = env("XAPI_PROVIDER_SUBNET_IDS").split(',').map(str::to_string).collect();
+    let mut wanted_subnets: Vec<String> = env("XAPI_PROVIDER_SUBNET_IDS")
+        .split(',')
+        .map(str::to_string)
+        .collect();
     wanted_subnets.sort();
     assert_eq!(subnets, wanted_subnets);
     assert_eq!(ps.vpc_endpoint_id.as_deref(), Some(vpce.as_str()));
     assert_eq!(ps.endpoint_ips, ips);
     assert_eq!(ips.len(), 2);
     let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
-    let sg = p.ec2.describe_security_groups().filters(ec2_filter(&format!("tag:{UID_TAG}"), &uid)).send().await.expect("groups");
+    let sg = p
+        .ec2
+        .describe_security_groups()
+        .filters(ec2_filter(&format!("tag:{UID_TAG}"), &uid))
+        .send()
+        .await
+        .expect("groups");
     let sg = sg.security_groups().first().expect("our security group");
-    let ingress: Vec<(Option<i32>, Vec<String>)> = sg.ip_permissions().iter().map(|p| (p.from_port(), p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)).collect())).collect();
+    let ingress: Vec<(Option<i32>, Vec<String>)> = sg
+        .ip_permissions()
+        .iter()
+        .map(|p| {
+            (
+                p.from_port(),
+                p.ip_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ip().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .collect();
     assert_eq!(ingress, vec![(Some(443), vec!["10.1.0.0/16".to_string()])]);
     let private_id = ps.private_api_id.clone().expect("private API id");
-    let private = p.apigw.get_rest_api().rest_api_id(&private_id).send().await.expect("private API");
-    let types: Vec<&str> = private.endpoint_configuration().map(|e| e.types().iter().map(|t| t.as_str()).collect()).unwrap_or_default();
+    let private = p
+        .apigw
+        .get_rest_api()
+        .rest_api_id(&private_id)
+        .send()
+        .await
+        .expect("private API");
+    let types: Vec<&str> = private
+        .endpoint_configuration()
+        .map(|e| e.types().iter().map(|t| t.as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(types, ["PRIVATE"]);
-    assert!(private.endpoint_configuration().is_some_and(|e| e.vpc_endpoint_ids().contains(&vpce)));
-    assert!(policy::same_meaning(&private_policy(&private_id).await, &policy::created_policy(&vpce)));
+    assert!(
+        private
+            .endpoint_configuration()
+            .is_some_and(|e| e.vpc_endpoint_ids().contains(&vpce))
+    );
+    assert!(policy::same_meaning(
+        &private_policy(&private_id).await,
+        &policy::created_policy(&vpce)
+    ));
     assert!(stage_exists(&env("XAPI_PROVIDER_ROLE_ARN"), &private_id, "prod").await);
 
     // Consumer account: targets are exactly the endpoint IPs (outside the VPC: zone "all").
     let tg = cs.target_group_arn.clone().expect("target group");
-    let expect_targets: Vec<(String, String)> = ips.iter().map(|ip| (ip.clone(), "all".to_string())).collect();
+    let expect_targets: Vec<(String, String)> = ips
+        .iter()
+        .map(|ip| (ip.clone(), "all".to_string()))
+        .collect();
     assert_eq!(registered_targets(&tg).await, expect_targets);
     let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
     let lb_arn = cs.load_balancer_arn.clone().expect("NLB");
-    let lbs = c.elb.describe_load_balancers().load_balancer_arns(&lb_arn).send().await.expect("NLB");
+    let lbs = c
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(&lb_arn)
+        .send()
+        .await
+        .expect("NLB");
     let lb = lbs.load_balancers().first().expect("NLB exists");
     assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internal"));
     assert_eq!(lb.r#type().map(|s| s.as_str()), Some("network"));
-    let listeners = c.elb.describe_listeners().load_balancer_arn(&lb_arn).send().await.expect("listeners");
+    let listeners = c
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .expect("listeners");
     let l = listeners.listeners().first().expect("a listener");
-    assert_eq!((l.port(), l.protocol().map(|p| p.as_str())), (Some(443), Some("TCP")));
-    assert_eq!(l.default_actions().first().and_then(|a| a.target_group_arn()), Some(tg.as_str()));
+    assert_eq!(
+        (l.port(), l.protocol().map(|p| p.as_str())),
+        (Some(443), Some("TCP"))
+    );
+    assert_eq!(
+        l.default_actions()
+            .first()
+            .and_then(|a| a.target_group_arn()),
+        Some(tg.as_str())
+    );
     let link_id = cs.vpc_link_id.clone().expect("VPC link");
-    let link = c.apigw.get_vpc_link().vpc_link_id(&link_id).send().await.expect("VPC link");
+    let link = c
+        .apigw
+        .get_vpc_link()
+        .vpc_link_id(&link_id)
+        .send()
+        .await
+        .expect("VPC link");
     assert_eq!(link.status().map(|s| s.as_str()), Some("AVAILABLE"));
     assert_eq!(link.target_arns(), [lb_arn.clone()]);
     let edge_id = cs.regional_api_id.clone().expect("regional API");
     let routes = edge_routes(&edge_id).await;
-    let base = format!("https://{private_id}.execute-api.{}.amazonaws.com/prod/", env("AWS_REGION"));
+    let base = format!(
+        "https://{private_id}.execute-api.{}.amazonaws.com/prod/",
+        env("AWS_REGION")
+    );
     let header = format!("'{private_id}'");
-    assert_eq!(routes.get("/"), Some(&("NONE".to_string(), None, base.clone(), link_id.clone(), header.clone())));
-    assert_eq!(routes.get("/{proxy+}"), Some(&("NONE".to_string(), None, format!("{base}{{proxy}}"), link_id.clone(), header.clone())));
+    assert_eq!(
+        routes.get("/"),
+        Some(&(
+            "NONE".to_string(),
+            None,
+            base.clone(),
+            link_id.clone(),
+            header.clone()
+        ))
+    );
+    assert_eq!(
+        routes.get("/{proxy+}"),
+        Some(&(
+            "NONE".to_string(),
+            None,
+            format!("{base}{{proxy}}"),
+            link_id.clone(),
+            header.clone()
+        ))
+    );
     assert!(stage_exists(&env("XAPI_CONSUMER_ROLE_ARN"), &edge_id, "prod").await);
-    assert_eq!(cs.invoke_url, Some(format!("https://{edge_id}.execute-api.{}.amazonaws.com/prod", env("AWS_REGION"))));
+    assert_eq!(
+        cs.invoke_url,
+        Some(format!(
+            "https://{edge_id}.execute-api.{}.amazonaws.com/prod",
+            env("AWS_REGION")
+        ))
+    );
 
     // Steady state: a resync of a Ready object makes no AWS write and a bounded number of reads.
     let before = controller.aws_calls().await;
     tokio::time::sleep(Duration::from_secs(12)).await;
     let after = controller.aws_calls().await;
-    let delta: HashMap<&String, u64> = after.iter().map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect();
-    let writes: Vec<_> = delta.iter().filter(|(op, _)| !(op.starts_with("Describe") || op.starts_with("Get"))).collect();
+    let delta: HashMap<&String, u64> = after
+        .iter()
+        .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let writes: Vec<_> = delta
+        .iter()
+        .filter(|(op, _)| !(op.starts_with("Describe") || op.starts_with("Get")))
+        .collect();
     assert!(writes.is_empty(), "steady state made writes: {writes:?}");
-    let resyncs = delta.get(&"DescribeVpcEndpoints".to_string()).copied().unwrap_or(0).max(1);
+    let resyncs = delta
+        .get(&"DescribeVpcEndpoints".to_string())
+        .copied()
+        .unwrap_or(0)
+        .max(1);
     let reads: u64 = delta.values().sum();
-    assert!(reads / resyncs <= 20, "{} reads per resync: {delta:?}", reads / resyncs);
-    assert!(resyncs >= 1, "no resync in 12s with a 5s interval: {delta:?}");
+    assert!(
+        reads / resyncs <= 20,
+        "{} reads per resync: {delta:?}",
+        reads / resyncs
+    );
+    assert!(
+        resyncs >= 1,
+        "no resync in 12s with a 5s interval: {delta:?}"
+    );
 
     // Drift: a target deregistered by hand comes back.
     let (gone_ip, _) = expect_targets[0].clone();
     c.elb
         .deregister_targets()
         .target_group_arn(&tg)
-        .targets(aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder().id(&gone_ip).port(443).availability_zone("all").build())
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id(&gone_ip)
+                .port(443)
+                .availability_zone("all")
+                .build(),
+        )
         .send()
         .await
         .expect("deregister by hand");
-    wait_until(Duration::from_secs(60), "deregistered target repaired", || async { registered_targets(&tg).await == expect_targets }).await;
+    wait_until(
+        Duration::from_secs(60),
+        "deregistered target repaired",
+        || async { registered_targets(&tg).await == expect_targets },
+    )
+    .await;
 
     // Drift: a policy changed by hand is restored.
     p.apigw
@@ -261,35 +534,116 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         .send()
         .await
         .expect("policy changed by hand");
-    wait_until(Duration::from_secs(60), "policy restored", || async { policy::same_meaning(&private_policy(&private_id).await, &policy::created_policy(&vpce)) }).await;
+    wait_until(Duration::from_secs(60), "policy restored", || async {
+        policy::same_meaning(
+            &private_policy(&private_id).await,
+            &policy::created_policy(&vpce),
+        )
+    })
+    .await;
 
     // Drift: an integration deleted by hand is put back.
-    let resources = c.apigw.get_resources().rest_api_id(&edge_id).send().await.expect("resources");
-    let proxy = resources.items().iter().find(|r| r.path() == Some("/{proxy+}")).and_then(|r| r.id()).expect("proxy resource").to_string();
-    c.apigw.delete_integration().rest_api_id(&edge_id).resource_id(&proxy).http_method("ANY").send().await.expect("integration deleted by hand");
-    wait_until(Duration::from_secs(60), "integration repaired", || async { edge_routes(&edge_id).await.get("/{proxy+}").is_some_and(|r| r.3 == link_id) }).await;
+    let resources = c
+        .apigw
+        .get_resources()
+        .rest_api_id(&edge_id)
+        .send()
+        .await
+        .expect("resources");
+    let proxy = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/{proxy+}"))
+        .and_then(|r| r.id())
+        .expect("proxy resource")
+        .to_string();
+    c.apigw
+        .delete_integration()
+        .rest_api_id(&edge_id)
+        .resource_id(&proxy)
+        .http_method("ANY")
+        .send()
+        .await
+        .expect("integration deleted by hand");
+    wait_until(Duration::from_secs(60), "integration repaired", || async {
+        edge_routes(&edge_id)
+            .await
+            .get("/{proxy+}")
+            .is_some_and(|r| r.3 == link_id)
+    })
+    .await;
 
     // Drift: the endpoint loses a subnet by hand; the operator restores it, and the targets follow
     // the new ENI IPs.
     let dropped = wanted_subnets[0].clone();
-    p.ec2.modify_vpc_endpoint().vpc_endpoint_id(&vpce).remove_subnet_ids(&dropped).send().await.expect("subnet removed by hand");
-    wait_until(Duration::from_secs(90), "endpoint subnets restored and targets = new IPs", || async {
-        let (_, subnets, ips) = provider_endpoint(&uid).await;
-        let wanted: Vec<(String, String)> = ips.iter().map(|ip| (ip.clone(), "all".to_string())).collect();
-        subnets == wanted_subnets && ips.len() == 2 && registered_targets(&tg).await == wanted
-    })
+    p.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&vpce)
+        .remove_subnet_ids(&dropped)
+        .send()
+        .await
+        .expect("subnet removed by hand");
+    wait_until(
+        Duration::from_secs(90),
+        "endpoint subnets restored and targets = new IPs",
+        || async {
+            let (_, subnets, ips) = provider_endpoint(&uid).await;
+            let wanted: Vec<(String, String)> = ips
+                .iter()
+                .map(|ip| (ip.clone(), "all".to_string()))
+                .collect();
+            subnets == wanted_subnets && ips.len() == 2 && registered_targets(&tg).await == wanted
+        },
+    )
     .await;
 
     // Spec changes converge: a new CIDR, and a new stage on the edge.
     let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
     let patch = json!({"spec": {"provider": {"allowedCidrs": ["10.1.0.0/16", "10.3.0.0/16"]}, "consumer": {"regionalApi": {"stageName": "v2"}}}});
-    api.patch("orders", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("spec changed");
-    let changed = support::wait_for(&admin, &ns, "orders", READY_TIMEOUT, "Ready for generation 2", |o| is_ready(o) && o.metadata.generation == Some(2)).await;
-    assert_eq!(changed.status.as_ref().and_then(|s| s.consumer.as_ref()).and_then(|c| c.invoke_url.clone()), Some(format!("https://{edge_id}.execute-api.{}.amazonaws.com/v2", env("AWS_REGION"))));
+    api.patch("orders", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("spec changed");
+    let changed = support::wait_for(
+        &admin,
+        &ns,
+        "orders",
+        READY_TIMEOUT,
+        "Ready for generation 2",
+        |o| is_ready(o) && o.metadata.generation == Some(2),
+    )
+    .await;
+    assert_eq!(
+        changed
+            .status
+            .as_ref()
+            .and_then(|s| s.consumer.as_ref())
+            .and_then(|c| c.invoke_url.clone()),
+        Some(format!(
+            "https://{edge_id}.execute-api.{}.amazonaws.com/v2",
+            env("AWS_REGION")
+        ))
+    );
     assert!(stage_exists(&env("XAPI_CONSUMER_ROLE_ARN"), &edge_id, "v2").await);
-    assert!(!stage_exists(&env("XAPI_CONSUMER_ROLE_ARN"), &edge_id, "prod").await, "the old stage goes");
-    let sg = p.ec2.describe_security_groups().filters(ec2_filter(&format!("tag:{UID_TAG}"), &uid)).send().await.expect("groups");
-    let mut cidrs: Vec<String> = sg.security_groups()[0].ip_permissions().iter().flat_map(|p| p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string))).collect();
+    assert!(
+        !stage_exists(&env("XAPI_CONSUMER_ROLE_ARN"), &edge_id, "prod").await,
+        "the old stage goes"
+    );
+    let sg = p
+        .ec2
+        .describe_security_groups()
+        .filters(ec2_filter(&format!("tag:{UID_TAG}"), &uid))
+        .send()
+        .await
+        .expect("groups");
+    let mut cidrs: Vec<String> = sg.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_string))
+        })
+        .collect();
     cidrs.sort();
     assert_eq!(cidrs, ["10.1.0.0/16", "10.3.0.0/16"]);
 
@@ -317,24 +671,77 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
         .apigw
         .create_rest_api()
         .name(format!("team-{ns}"))
-        .endpoint_configuration(aws_sdk_apigateway::types::EndpointConfiguration::builder().types(aws_sdk_apigateway::types::EndpointType::Private).build())
+        .endpoint_configuration(
+            aws_sdk_apigateway::types::EndpointConfiguration::builder()
+                .types(aws_sdk_apigateway::types::EndpointType::Private)
+                .build(),
+        )
         .policy(team_policy.to_string())
         .send()
         .await
         .expect("team API");
     let adopted_id = api.id().expect("id").to_string();
-    let root = p.apigw.get_resources().rest_api_id(&adopted_id).send().await.expect("resources").items()[0].id().expect("root").to_string();
-    p.apigw.put_method().rest_api_id(&adopted_id).resource_id(&root).http_method("GET").authorization_type("NONE").send().await.expect("method");
-    p.apigw.put_integration().rest_api_id(&adopted_id).resource_id(&root).http_method("GET").r#type(aws_sdk_apigateway::types::IntegrationType::Mock).send().await.expect("integration");
-    p.apigw.create_deployment().rest_api_id(&adopted_id).stage_name("prod").send().await.expect("deployed");
+    let root = p
+        .apigw
+        .get_resources()
+        .rest_api_id(&adopted_id)
+        .send()
+        .await
+        .expect("resources")
+        .items()[0]
+        .id()
+        .expect("root")
+        .to_string();
+    p.apigw
+        .put_method()
+        .rest_api_id(&adopted_id)
+        .resource_id(&root)
+        .http_method("GET")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .expect("method");
+    p.apigw
+        .put_integration()
+        .rest_api_id(&adopted_id)
+        .resource_id(&root)
+        .http_method("GET")
+        .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
+        .send()
+        .await
+        .expect("integration");
+    p.apigw
+        .create_deployment()
+        .rest_api_id(&adopted_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .expect("deployed");
 
     let mut obj = support::example("orders-adopted-with-authorizer.yaml");
     obj["spec"]["provider"]["privateApi"]["id"] = adopted_id.clone().into();
     let created = support::create(&admin, &ns, &obj).await;
     let uid = uid(&created);
-    let ready = support::wait_for(&admin, &ns, "orders-adopted", READY_TIMEOUT, "Ready", is_ready).await;
-    let cs = ready.status.as_ref().and_then(|s| s.consumer.clone()).expect("consumer status");
-    let vpce = ready.status.as_ref().and_then(|s| s.provider.as_ref()).and_then(|p| p.vpc_endpoint_id.clone()).expect("endpoint");
+    let ready = support::wait_for(
+        &admin,
+        &ns,
+        "orders-adopted",
+        READY_TIMEOUT,
+        "Ready",
+        is_ready,
+    )
+    .await;
+    let cs = ready
+        .status
+        .as_ref()
+        .and_then(|s| s.consumer.clone())
+        .expect("consumer status");
+    let vpce = ready
+        .status
+        .as_ref()
+        .and_then(|s| s.provider.as_ref())
+        .and_then(|p| p.vpc_endpoint_id.clone())
+        .expect("endpoint");
 
     // The policy keeps the team's statements, adds ours, and extends the deny-list.
     let merged = private_policy(&adopted_id).await;
@@ -344,28 +751,72 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
     // Both methods use the Lambda authorizer.
     let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
     let edge_id = cs.regional_api_id.clone().expect("edge API");
-    let authorizers = c.apigw.get_authorizers().rest_api_id(&edge_id).send().await.expect("authorizers");
+    let authorizers = c
+        .apigw
+        .get_authorizers()
+        .rest_api_id(&edge_id)
+        .send()
+        .await
+        .expect("authorizers");
     let authorizer = authorizers.items().first().expect("an authorizer");
-    assert!(authorizer.authorizer_uri().unwrap_or_default().contains(":function:edge-authorizer/invocations"));
+    assert!(
+        authorizer
+            .authorizer_uri()
+            .unwrap_or_default()
+            .contains(":function:edge-authorizer/invocations")
+    );
     let routes = edge_routes(&edge_id).await;
     for path in ["/", "/{proxy+}"] {
         let r = routes.get(path).unwrap_or_else(|| panic!("route {path}"));
-        assert_eq!((r.0.as_str(), r.1.as_deref()), ("CUSTOM", authorizer.id()), "{path}");
+        assert_eq!(
+            (r.0.as_str(), r.1.as_deref()),
+            ("CUSTOM", authorizer.id()),
+            "{path}"
+        );
     }
 
     // Removing the authorizer from the spec opens the methods and deletes it.
     let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
-    api.patch("orders-adopted", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(json!([{"op": "remove", "path": "/spec/consumer/regionalApi/authorizer"}])).expect("patch")))
-        .await
-        .expect("authorizer removed from spec");
-    support::wait_for(&admin, &ns, "orders-adopted", READY_TIMEOUT, "Ready for generation 2", |o| is_ready(o) && o.metadata.generation == Some(2)).await;
+    api.patch(
+        "orders-adopted",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(
+                json!([{"op": "remove", "path": "/spec/consumer/regionalApi/authorizer"}]),
+            )
+            .expect("patch"),
+        ),
+    )
+    .await
+    .expect("authorizer removed from spec");
+    support::wait_for(
+        &admin,
+        &ns,
+        "orders-adopted",
+        READY_TIMEOUT,
+        "Ready for generation 2",
+        |o| is_ready(o) && o.metadata.generation == Some(2),
+    )
+    .await;
     let routes = edge_routes(&edge_id).await;
     assert_eq!(routes.get("/").map(|r| r.0.as_str()), Some("NONE"));
-    assert!(c.apigw.get_authorizers().rest_api_id(&edge_id).send().await.expect("authorizers").items().is_empty());
+    assert!(
+        c.apigw
+            .get_authorizers()
+            .rest_api_id(&edge_id)
+            .send()
+            .await
+            .expect("authorizers")
+            .items()
+            .is_empty()
+    );
 
     // Deletion: the adopted API stays, with exactly its owner's policy.
     support::delete_and_wait(&admin, &ns, "orders-adopted", Duration::from_secs(240)).await;
-    assert!(policy::same_meaning(&private_policy(&adopted_id).await, &team_policy), "the team's policy is back as it was");
+    assert!(
+        policy::same_meaning(&private_policy(&adopted_id).await, &team_policy),
+        "the team's policy is back as it was"
+    );
     let left = support::tagged_with(&uid).await;
     assert!(left.is_empty(), "left behind: {left:?}");
     drop(controller);
@@ -382,7 +833,10 @@ async fn retain_leaves_aws_resources_in_place() {
     support::delete_and_wait(&admin, &ns, "retained", Duration::from_secs(60)).await;
     let left = support::tagged_with(&uid(&created)).await;
     for kind in ["endpoint", "security group", "rest api", "vpc link", "elb"] {
-        assert!(left.iter().any(|l| l.starts_with(kind)), "Retain kept no {kind}: {left:?}");
+        assert!(
+            left.iter().any(|l| l.starts_with(kind)),
+            "Retain kept no {kind}: {left:?}"
+        );
     }
     drop(controller);
 }
@@ -393,22 +847,54 @@ async fn an_aws_error_is_a_condition_and_an_event_and_cleanup_still_works() {
     let mut obj = named(support::example("orders.yaml"), "bad-vpc");
     obj["spec"]["provider"]["vpcId"] = "vpc-0ffffffffffffffff".into();
     support::create(&admin, &ns, &obj).await;
-    let failed = support::wait_for(&admin, &ns, "bad-vpc", Duration::from_secs(60), "EndpointReady=False with AWS's code", |o| {
-        condition(o, "EndpointReady").is_some_and(|(s, reason, _)| s == "False" && reason.contains("NotFound"))
-    })
+    let failed = support::wait_for(
+        &admin,
+        &ns,
+        "bad-vpc",
+        Duration::from_secs(60),
+        "EndpointReady=False with AWS's code",
+        |o| {
+            condition(o, "EndpointReady")
+                .is_some_and(|(s, reason, _)| s == "False" && reason.contains("NotFound"))
+        },
+    )
     .await;
     let (_, reason, message) = condition(&failed, "Ready").expect("Ready condition");
-    assert!(reason.contains("NotFound"), "Ready carries the cause: {reason} {message}");
-    assert!(message.contains("vpc-0ffffffffffffffff") || message.contains("222222222222"), "message names the account or VPC: {message}");
+    assert!(
+        reason.contains("NotFound"),
+        "Ready carries the cause: {reason} {message}"
+    );
+    assert!(
+        message.contains("vpc-0ffffffffffffffff") || message.contains("222222222222"),
+        "message names the account or VPC: {message}"
+    );
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), &ns);
-    support::wait_for(&admin, &ns, "bad-vpc", Duration::from_secs(5), "still there", |_| true).await;
+    support::wait_for(
+        &admin,
+        &ns,
+        "bad-vpc",
+        Duration::from_secs(5),
+        "still there",
+        |_| true,
+    )
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let list = events.list(&ListParams::default()).await.expect("events");
-        if list.items.iter().any(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref().is_some_and(|r| r.contains("NotFound"))) {
+        if list.items.iter().any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref().is_some_and(|r| r.contains("NotFound"))
+        }) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no Warning event: {:?}", list.items.iter().map(|e| (&e.reason, &e.note)).collect::<Vec<_>>());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Warning event: {:?}",
+            list.items
+                .iter()
+                .map(|e| (&e.reason, &e.note))
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The consumer side went ahead meanwhile; deleting removes what was made.

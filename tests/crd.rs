@@ -36,7 +36,9 @@ fn valid() -> Value {
 /// Sets (Some) or removes (None) the value at a JSON pointer.
 fn with(mut obj: Value, pointer: &str, value: Option<Value>) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer has a parent");
-    let target = obj.pointer_mut(parent).unwrap_or_else(|| panic!("no parent {parent}"));
+    let target = obj
+        .pointer_mut(parent)
+        .unwrap_or_else(|| panic!("no parent {parent}"));
     match value {
         Some(v) => match target {
             Value::Object(map) => {
@@ -55,9 +57,15 @@ fn with(mut obj: Value, pointer: &str, value: Option<Value>) -> Value {
 #[test]
 fn crd_file_is_in_sync_with_the_types() {
     let generated = crd_yaml().expect("CRD renders");
-    for path in ["crds/crossaccountapi.yaml", "charts/cross-account-api-operator/crds/crossaccountapi.yaml"] {
+    for path in [
+        "crds/crossaccountapi.yaml",
+        "charts/cross-account-api-operator/crds/crossaccountapi.yaml",
+    ] {
         let file = std::fs::read_to_string(support::root().join(path)).expect("CRD file exists");
-        assert!(file == generated, "{path} differs from `cross-account-api-operator crd`: regenerate it");
+        assert!(
+            file == generated,
+            "{path} differs from `cross-account-api-operator crd`: regenerate it"
+        );
     }
 }
 
@@ -70,72 +78,266 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
 
     // A valid object is accepted and reads back with its defaults.
     let obj: CrossAccountApi = serde_json::from_value(valid()).expect("valid object parses");
-    api.create(&PostParams::default(), &obj).await.expect("valid object accepted");
+    api.create(&PostParams::default(), &obj)
+        .await
+        .expect("valid object accepted");
     let back = api.get("valid").await.expect("read back");
     assert_eq!(back.spec.provider.subnet_ids.len(), 2);
-    assert_eq!(back.spec.deletion_policy, cross_account_api_operator::api::DeletionPolicy::Delete);
+    assert_eq!(
+        back.spec.deletion_policy,
+        cross_account_api_operator::api::DeletionPolicy::Delete
+    );
     assert!(!back.spec.provider.private_dns_enabled);
 
     let p = "/spec/provider";
     let c = "/spec/consumer";
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("bad provider region", with(valid(), &format!("{p}/region"), Some(json!("US-EAST-1"))), "spec.provider.region"),
-        ("bad consumer region", with(valid(), &format!("{c}/region"), Some(json!("useast1"))), "spec.consumer.region"),
-        ("role ARN of a user", with(valid(), &format!("{p}/roleArn"), Some(json!("arn:aws:iam::222222222222:user/bob"))), "spec.provider.roleArn"),
-        ("role ARN short account", with(valid(), &format!("{c}/roleArn"), Some(json!("arn:aws:iam::1111:role/x"))), "spec.consumer.roleArn"),
-        ("external id too short", with(valid(), &format!("{p}/externalId"), Some(json!("x"))), "spec.provider.externalId"),
-        ("external id bad chars", with(valid(), &format!("{c}/externalId"), Some(json!("a b"))), "spec.consumer.externalId"),
-        ("provider vpc id", with(valid(), &format!("{p}/vpcId"), Some(json!("vpc-123"))), "spec.provider.vpcId"),
-        ("consumer vpc id", with(valid(), &format!("{c}/vpcId"), Some(json!("vpc_0a1234567890abcde"))), "spec.consumer.vpcId"),
-        ("provider subnet id", with(valid(), &format!("{p}/subnetIds/0"), Some(json!("subnet-xyz"))), "spec.provider.subnetIds[0]"),
-        ("consumer subnet id", with(valid(), &format!("{c}/subnetIds/0"), Some(json!("sn-0c1234567890abcde"))), "spec.consumer.subnetIds[0]"),
-        ("no provider subnets", with(valid(), &format!("{p}/subnetIds"), Some(json!([]))), "spec.provider.subnetIds"),
+        (
+            "bad provider region",
+            with(valid(), &format!("{p}/region"), Some(json!("US-EAST-1"))),
+            "spec.provider.region",
+        ),
+        (
+            "bad consumer region",
+            with(valid(), &format!("{c}/region"), Some(json!("useast1"))),
+            "spec.consumer.region",
+        ),
+        (
+            "role ARN of a user",
+            with(
+                valid(),
+                &format!("{p}/roleArn"),
+                Some(json!("arn:aws:iam::222222222222:user/bob")),
+            ),
+            "spec.provider.roleArn",
+        ),
+        (
+            "role ARN short account",
+            with(
+                valid(),
+                &format!("{c}/roleArn"),
+                Some(json!("arn:aws:iam::1111:role/x")),
+            ),
+            "spec.consumer.roleArn",
+        ),
+        (
+            "external id too short",
+            with(valid(), &format!("{p}/externalId"), Some(json!("x"))),
+            "spec.provider.externalId",
+        ),
+        (
+            "external id bad chars",
+            with(valid(), &format!("{c}/externalId"), Some(json!("a b"))),
+            "spec.consumer.externalId",
+        ),
+        (
+            "provider vpc id",
+            with(valid(), &format!("{p}/vpcId"), Some(json!("vpc-123"))),
+            "spec.provider.vpcId",
+        ),
+        (
+            "consumer vpc id",
+            with(
+                valid(),
+                &format!("{c}/vpcId"),
+                Some(json!("vpc_0a1234567890abcde")),
+            ),
+            "spec.consumer.vpcId",
+        ),
+        (
+            "provider subnet id",
+            with(
+                valid(),
+                &format!("{p}/subnetIds/0"),
+                Some(json!("subnet-xyz")),
+            ),
+            "spec.provider.subnetIds[0]",
+        ),
+        (
+            "consumer subnet id",
+            with(
+                valid(),
+                &format!("{c}/subnetIds/0"),
+                Some(json!("sn-0c1234567890abcde")),
+            ),
+            "spec.consumer.subnetIds[0]",
+        ),
+        (
+            "no provider subnets",
+            with(valid(), &format!("{p}/subnetIds"), Some(json!([]))),
+            "spec.provider.subnetIds",
+        ),
         (
             "seven subnets",
-            with(valid(), &format!("{c}/subnetIds"), Some(json!((1..=7).map(|i| format!("subnet-0{i}234567890abcde")).collect::<Vec<_>>()))),
+            with(
+                valid(),
+                &format!("{c}/subnetIds"),
+                Some(json!(
+                    (1..=7)
+                        .map(|i| format!("subnet-0{i}234567890abcde"))
+                        .collect::<Vec<_>>()
+                )),
+            ),
             "spec.consumer.subnetIds",
         ),
         (
             "duplicate subnets",
-            with(valid(), &format!("{p}/subnetIds"), Some(json!(["subnet-0a1234567890abcde", "subnet-0a1234567890abcde"]))),
+            with(
+                valid(),
+                &format!("{p}/subnetIds"),
+                Some(json!([
+                    "subnet-0a1234567890abcde",
+                    "subnet-0a1234567890abcde"
+                ])),
+            ),
             "spec.provider.subnetIds[1]",
         ),
-        ("bad CIDR", with(valid(), &format!("{p}/allowedCidrs"), Some(json!(["10.1.0.0/33"]))), "spec.provider.allowedCidrs"),
-        ("CIDR without length", with(valid(), &format!("{p}/allowedCidrs"), Some(json!(["10.1.0.0"]))), "spec.provider.allowedCidrs"),
-        ("neither CIDRs nor groups", with(valid(), &format!("{p}/allowedCidrs"), None), "allowedCidrs or securityGroupIds"),
-        ("bad security group", with(valid(), &format!("{p}/securityGroupIds"), Some(json!(["sg-zz"]))), "spec.provider.securityGroupIds[0]"),
-        ("bad endpoint id", with(valid(), &format!("{p}/vpcEndpointId"), Some(json!("vpce-123456789"))), "spec.provider.vpcEndpointId"),
-        ("bad private API id", with(valid(), &format!("{p}/privateApi/id"), Some(json!("ABC"))), "spec.provider.privateApi.id"),
-        ("private stage name", with(valid(), &format!("{p}/privateApi/stageName"), Some(json!("prod-1"))), "spec.provider.privateApi.stageName"),
-        ("regional stage too long", with(valid(), &format!("{c}/regionalApi/stageName"), Some(json!("s".repeat(129)))), "spec.consumer.regionalApi.stageName"),
-        ("missing stage", with(valid(), &format!("{c}/regionalApi/stageName"), None), "spec.consumer.regionalApi.stageName"),
-        ("bad API name", with(valid(), &format!("{c}/regionalApi/name"), Some(json!("-edge"))), "spec.consumer.regionalApi.name"),
-        ("name with adopted id", with(with(valid(), &format!("{p}/privateApi/id"), Some(json!("a1b2c3d4e5"))), &format!("{p}/privateApi/name"), Some(json!("x"))), "spec.provider.privateApi.name"),
+        (
+            "bad CIDR",
+            with(
+                valid(),
+                &format!("{p}/allowedCidrs"),
+                Some(json!(["10.1.0.0/33"])),
+            ),
+            "spec.provider.allowedCidrs",
+        ),
+        (
+            "CIDR without length",
+            with(
+                valid(),
+                &format!("{p}/allowedCidrs"),
+                Some(json!(["10.1.0.0"])),
+            ),
+            "spec.provider.allowedCidrs",
+        ),
+        (
+            "neither CIDRs nor groups",
+            with(valid(), &format!("{p}/allowedCidrs"), None),
+            "allowedCidrs or securityGroupIds",
+        ),
+        (
+            "bad security group",
+            with(
+                valid(),
+                &format!("{p}/securityGroupIds"),
+                Some(json!(["sg-zz"])),
+            ),
+            "spec.provider.securityGroupIds[0]",
+        ),
+        (
+            "bad endpoint id",
+            with(
+                valid(),
+                &format!("{p}/vpcEndpointId"),
+                Some(json!("vpce-123456789")),
+            ),
+            "spec.provider.vpcEndpointId",
+        ),
+        (
+            "bad private API id",
+            with(valid(), &format!("{p}/privateApi/id"), Some(json!("ABC"))),
+            "spec.provider.privateApi.id",
+        ),
+        (
+            "private stage name",
+            with(
+                valid(),
+                &format!("{p}/privateApi/stageName"),
+                Some(json!("prod-1")),
+            ),
+            "spec.provider.privateApi.stageName",
+        ),
+        (
+            "regional stage too long",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/stageName"),
+                Some(json!("s".repeat(129))),
+            ),
+            "spec.consumer.regionalApi.stageName",
+        ),
+        (
+            "missing stage",
+            with(valid(), &format!("{c}/regionalApi/stageName"), None),
+            "spec.consumer.regionalApi.stageName",
+        ),
+        (
+            "bad API name",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/name"),
+                Some(json!("-edge")),
+            ),
+            "spec.consumer.regionalApi.name",
+        ),
+        (
+            "name with adopted id",
+            with(
+                with(
+                    valid(),
+                    &format!("{p}/privateApi/id"),
+                    Some(json!("a1b2c3d4e5")),
+                ),
+                &format!("{p}/privateApi/name"),
+                Some(json!("x")),
+            ),
+            "spec.provider.privateApi.name",
+        ),
         (
             "bad lambda ARN",
-            with(valid(), &format!("{c}/regionalApi/authorizer"), Some(json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:auth"}))),
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:auth"})),
+            ),
             "spec.consumer.regionalApi.authorizer.lambdaArn",
         ),
         (
             "bad authorizer type",
-            with(valid(), &format!("{c}/regionalApi/authorizer"), Some(json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "type": "COGNITO"}))),
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(
+                    json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "type": "COGNITO"}),
+                ),
+            ),
             "spec.consumer.regionalApi.authorizer.type",
         ),
         (
             "TTL too long",
-            with(valid(), &format!("{c}/regionalApi/authorizer"), Some(json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "resultTtlSeconds": 3601}))),
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(
+                    json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "resultTtlSeconds": 3601}),
+                ),
+            ),
             "spec.consumer.regionalApi.authorizer.resultTtlSeconds",
         ),
         (
             "bad identity source",
-            with(valid(), &format!("{c}/regionalApi/authorizer"), Some(json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "identitySource": "Authorization"}))),
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(
+                    json!({"lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth", "identitySource": "Authorization"}),
+                ),
+            ),
             "spec.consumer.regionalApi.authorizer.identitySource",
         ),
-        ("bad deletion policy", with(valid(), "/spec/deletionPolicy", Some(json!("Orphan"))), "spec.deletionPolicy"),
+        (
+            "bad deletion policy",
+            with(valid(), "/spec/deletionPolicy", Some(json!("Orphan"))),
+            "spec.deletionPolicy",
+        ),
         (
             "same VPC same account",
             with(
-                with(valid(), &format!("{c}/vpcId"), Some(json!("vpc-0b1234567890abcde"))),
+                with(
+                    valid(),
+                    &format!("{c}/vpcId"),
+                    Some(json!("vpc-0b1234567890abcde")),
+                ),
                 &format!("{c}/roleArn"),
                 Some(json!("arn:aws:iam::222222222222:role/other")),
             ),
@@ -146,14 +348,21 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
     assert!(cases.len() >= 25);
     let mut failures = Vec::new();
     for (i, (what, body, field)) in cases.iter().enumerate() {
-        let body = with(body.clone(), "/metadata/name", Some(json!(format!("invalid-{i}"))));
+        let body = with(
+            body.clone(),
+            "/metadata/name",
+            Some(json!(format!("invalid-{i}"))),
+        );
         // A create, as `kubectl apply` sends for a new object.
         let result = Api::<kube::api::DynamicObject>::namespaced_with(
             client.clone(),
             &ns,
             &kube::api::ApiResource::erase::<CrossAccountApi>(&()),
         )
-        .create(&PostParams::default(), &serde_json::from_value(body).expect("dynamic object"))
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(body).expect("dynamic object"),
+        )
         .await;
         match result {
             Ok(_) => failures.push(format!("{what}: accepted")),
@@ -164,27 +373,82 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The same VPC id in two different accounts is fine (cross-field rule is per account).
-    let two_accounts = with(with(valid(), &format!("{c}/vpcId"), Some(json!("vpc-0b1234567890abcde"))), "/metadata/name", Some(json!("same-vpc-id")));
-    api.patch("same-vpc-id", &PatchParams::apply("xapi-tests"), &Patch::Apply(&two_accounts)).await.expect("same VPC id in another account is valid");
+    let two_accounts = with(
+        with(
+            valid(),
+            &format!("{c}/vpcId"),
+            Some(json!("vpc-0b1234567890abcde")),
+        ),
+        "/metadata/name",
+        Some(json!("same-vpc-id")),
+    );
+    api.patch(
+        "same-vpc-id",
+        &PatchParams::apply("xapi-tests"),
+        &Patch::Apply(&two_accounts),
+    )
+    .await
+    .expect("same VPC id in another account is valid");
 
     // Immutable fields: region, vpcId, subnets of the NLB, adopted API id.
     for (pointer, value, field) in [
-        (format!("{p}/region"), json!("us-west-2"), "spec.provider.region is immutable"),
-        (format!("{c}/vpcId"), json!("vpc-0f1234567890abcde"), "spec.consumer.vpcId is immutable"),
-        (format!("{c}/subnetIds"), json!(["subnet-0d1234567890abcde"]), "spec.consumer.subnetIds is immutable"),
-        (format!("{p}/privateApi/id"), json!("a1b2c3d4e5"), "spec.provider.privateApi.id is immutable"),
-        (format!("{p}/vpcEndpointId"), json!("vpce-0123456789abcdef0"), "spec.provider.vpcEndpointId cannot be added"),
+        (
+            format!("{p}/region"),
+            json!("us-west-2"),
+            "spec.provider.region is immutable",
+        ),
+        (
+            format!("{c}/vpcId"),
+            json!("vpc-0f1234567890abcde"),
+            "spec.consumer.vpcId is immutable",
+        ),
+        (
+            format!("{c}/subnetIds"),
+            json!(["subnet-0d1234567890abcde"]),
+            "spec.consumer.subnetIds is immutable",
+        ),
+        (
+            format!("{p}/privateApi/id"),
+            json!("a1b2c3d4e5"),
+            "spec.provider.privateApi.id is immutable",
+        ),
+        (
+            format!("{p}/vpcEndpointId"),
+            json!("vpce-0123456789abcdef0"),
+            "spec.provider.vpcEndpointId cannot be added",
+        ),
     ] {
         let body = with(valid(), &pointer, Some(value));
-        match api.patch("valid", &PatchParams::apply("xapi-tests").force(), &Patch::Apply(&body)).await {
+        match api
+            .patch(
+                "valid",
+                &PatchParams::apply("xapi-tests").force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
             Ok(_) => panic!("change of {pointer} accepted"),
-            Err(kube::Error::Api(e)) => assert!(e.message.contains(field), "change of {pointer}: {}", e.message),
+            Err(kube::Error::Api(e)) => assert!(
+                e.message.contains(field),
+                "change of {pointer}: {}",
+                e.message
+            ),
             Err(e) => panic!("change of {pointer}: {e}"),
         }
     }
     // A mutable field changes fine.
-    let body = with(valid(), &format!("{p}/allowedCidrs"), Some(json!(["10.1.0.0/16", "10.3.0.0/16"])));
-    api.patch("valid", &PatchParams::apply("xapi-tests").force(), &Patch::Apply(&body)).await.expect("allowedCidrs may change");
+    let body = with(
+        valid(),
+        &format!("{p}/allowedCidrs"),
+        Some(json!(["10.1.0.0/16", "10.3.0.0/16"])),
+    );
+    api.patch(
+        "valid",
+        &PatchParams::apply("xapi-tests").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("allowedCidrs may change");
 }
 
 #[tokio::test]
@@ -209,6 +473,13 @@ async fn kubectl_explain_shows_field_docs() {
         .output()
         .expect("kubectl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "kubectl explain failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("CIDRs allowed to reach the endpoint on TCP 443"), "{text}");
+    assert!(
+        out.status.success(),
+        "kubectl explain failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("CIDRs allowed to reach the endpoint on TCP 443"),
+        "{text}"
+    );
 }

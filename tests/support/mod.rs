@@ -48,13 +48,18 @@ pub fn root() -> PathBuf {
 
 /// A value of the env file.
 pub fn env(key: &str) -> String {
-    ground().get(key).cloned().unwrap_or_else(|| panic!("{key} missing from the ground's env file"))
+    ground()
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| panic!("{key} missing from the ground's env file"))
 }
 
 /// A client from a kubeconfig file.
 pub async fn client_from(path: &str) -> Client {
     let kc = Kubeconfig::read_from(path).expect("kubeconfig parses");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig usable");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig usable");
     Client::try_from(config).expect("client")
 }
 
@@ -69,9 +74,13 @@ pub async fn install_crd(client: &Client) {
     let text = std::fs::read_to_string(root().join("crds/crossaccountapi.yaml")).expect("CRD file");
     let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("CRD parses");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch("crossaccountapis.apigw.crossaccount.io", &PatchParams::apply("xapi-tests").force(), &Patch::Apply(&crd))
-        .await
-        .expect("CRD applied");
+    api.patch(
+        "crossaccountapis.apigw.crossaccount.io",
+        &PatchParams::apply("xapi-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD applied");
     let deadline = Instant::now() + Duration::from_secs(30);
     let objects: Api<CrossAccountApi> = Api::all(client.clone());
     while objects.list(&Default::default()).await.is_err() {
@@ -82,14 +91,32 @@ pub async fn install_crd(client: &Client) {
 
 /// A fresh namespace named after the test, with a random suffix.
 pub async fn namespace(client: &Client, test: &str) -> String {
-    let suffix: String = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
+    let suffix: String = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    )
+    .chars()
+    .rev()
+    .take(6)
+    .collect();
+    let name = format!("{}-{suffix}", test.replace('_', "-"))
         .chars()
-        .rev()
-        .take(6)
-        .collect();
-    let name = format!("{}-{suffix}", test.replace('_', "-")).chars().take(63).collect::<String>();
-    let ns = Namespace { metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("namespace created");
+        .take(63)
+        .collect::<String>();
+    let ns = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace created");
     name
 }
 
@@ -118,8 +145,14 @@ pub struct ControllerProcess {
 impl ControllerProcess {
     /// Starts the built binary with the ground's AWS environment and `kubeconfig`.
     pub fn start(namespace: &str, kubeconfig: &str, resync: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("xapi-controller-{namespace}.log"))).expect("log file");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("xapi-controller-{namespace}.log")),
+        )
+        .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cross-account-api-operator"))
             .args(["run", "--namespace", namespace, "--resync-interval", resync])
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -134,16 +167,30 @@ impl ControllerProcess {
             .stderr(log)
             .spawn()
             .expect("controller starts");
-        ControllerProcess { child, metrics: format!("http://127.0.0.1:{port}/metrics") }
+        ControllerProcess {
+            child,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
     }
 
     /// `xapi_aws_calls_total` by operation (summed over services and outcomes).
     pub async fn aws_calls(&self) -> HashMap<String, u64> {
         let text = http_get(&self.metrics).await;
         let mut calls = HashMap::new();
-        for line in text.lines().filter(|l| l.starts_with("xapi_aws_calls_total{")) {
-            let op = line.split("operation=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
-            let n: u64 = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or_default() as u64;
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("xapi_aws_calls_total{"))
+        {
+            let op = line
+                .split("operation=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_default();
+            let n: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_default() as u64;
             *calls.entry(op.to_string()).or_default() += n;
         }
         calls
@@ -161,7 +208,10 @@ impl Drop for ControllerProcess {
 pub async fn http_get(url: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
@@ -169,14 +219,19 @@ pub async fn http_get(url: &str) -> String {
         .expect("request");
     let mut buf = String::new();
     stream.read_to_string(&mut buf).await.expect("response");
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 /// A plain HTTP POST of JSON on loopback (the emulator's control endpoint).
 pub async fn http_post(url: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
     let req = format!(
         "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -191,11 +246,21 @@ pub async fn http_post(url: &str, body: &str) -> String {
 /// Creates `obj` (a YAML value) in `namespace` and returns the typed object.
 pub async fn create(client: &Client, namespace: &str, obj: &serde_yaml::Value) -> CrossAccountApi {
     let obj: CrossAccountApi = serde_yaml::from_value(obj.clone()).expect("object parses");
-    Api::<CrossAccountApi>::namespaced(client.clone(), namespace).create(&PostParams::default(), &obj).await.expect("object created")
+    Api::<CrossAccountApi>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("object created")
 }
 
 /// Polls until `check` holds on the object, or panics with the last status.
-pub async fn wait_for(client: &Client, namespace: &str, name: &str, timeout: Duration, what: &str, check: impl Fn(&CrossAccountApi) -> bool) -> CrossAccountApi {
+pub async fn wait_for(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&CrossAccountApi) -> bool,
+) -> CrossAccountApi {
     let api = Api::<CrossAccountApi>::namespaced(client.clone(), namespace);
     let deadline = Instant::now() + timeout;
     loop {
@@ -204,7 +269,10 @@ pub async fn wait_for(client: &Client, namespace: &str, name: &str, timeout: Dur
             return obj;
         }
         if Instant::now() > deadline {
-            panic!("{namespace}/{name}: not {what} after {timeout:?}; status: {}", serde_json::to_string_pretty(&obj.status).unwrap_or_default());
+            panic!(
+                "{namespace}/{name}: not {what} after {timeout:?}; status: {}",
+                serde_json::to_string_pretty(&obj.status).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -224,19 +292,28 @@ pub fn condition(obj: &CrossAccountApi, type_: &str) -> Option<(String, String, 
 pub fn is_ready(obj: &CrossAccountApi) -> bool {
     obj.status.as_ref().is_some_and(|s| {
         s.observed_generation == obj.metadata.generation
-            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.observed_generation == obj.metadata.generation)
+            && s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.status == "True"
+                    && c.observed_generation == obj.metadata.generation
+            })
     })
 }
 
 /// Deletes the object and waits until it is gone (finalizer done).
 pub async fn delete_and_wait(client: &Client, namespace: &str, name: &str, timeout: Duration) {
     let api = Api::<CrossAccountApi>::namespaced(client.clone(), namespace);
-    api.delete(name, &DeleteParams::default()).await.expect("delete accepted");
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete accepted");
     let deadline = Instant::now() + timeout;
     while api.get_opt(name).await.expect("readable").is_some() {
         if Instant::now() > deadline {
             let obj = api.get(name).await.ok();
-            panic!("{namespace}/{name} not gone after {timeout:?}: {:?}", obj.and_then(|o| o.status));
+            panic!(
+                "{namespace}/{name} not gone after {timeout:?}: {:?}",
+                obj.and_then(|o| o.status)
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -256,17 +333,30 @@ pub struct Account {
 pub async fn account(role_arn: &str) -> Account {
     use aws_config::BehaviorVersion;
     let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
         .build_https();
     let base = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .endpoint_url(env("AWS_ENDPOINT_URL"))
         .region(aws_config::Region::new(env("AWS_REGION")))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await;
-    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name("xapi-tests").configure(&base).build().await;
-    let config = base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("xapi-tests")
+        .configure(&base)
+        .build()
+        .await;
+    let config = base
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
     Account {
         ec2: aws_sdk_ec2::Client::new(&config),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
@@ -279,19 +369,58 @@ pub async fn tagged_with(uid: &str) -> Vec<String> {
     let mut found = Vec::new();
     for role in [env("XAPI_PROVIDER_ROLE_ARN"), env("XAPI_CONSUMER_ROLE_ARN")] {
         let a = account(&role).await;
-        let f = aws_sdk_ec2::types::Filter::builder().name(format!("tag:{UID_TAG}")).values(uid).build();
-        for e in a.ec2.describe_vpc_endpoints().filters(f.clone()).send().await.expect("endpoints").vpc_endpoints() {
-            found.push(format!("endpoint {:?} {:?}", e.vpc_endpoint_id(), e.state()));
+        let f = aws_sdk_ec2::types::Filter::builder()
+            .name(format!("tag:{UID_TAG}"))
+            .values(uid)
+            .build();
+        for e in a
+            .ec2
+            .describe_vpc_endpoints()
+            .filters(f.clone())
+            .send()
+            .await
+            .expect("endpoints")
+            .vpc_endpoints()
+        {
+            found.push(format!(
+                "endpoint {:?} {:?}",
+                e.vpc_endpoint_id(),
+                e.state()
+            ));
         }
-        for g in a.ec2.describe_security_groups().filters(f).send().await.expect("groups").security_groups() {
+        for g in a
+            .ec2
+            .describe_security_groups()
+            .filters(f)
+            .send()
+            .await
+            .expect("groups")
+            .security_groups()
+        {
             found.push(format!("security group {:?}", g.group_id()));
         }
-        for api in a.apigw.get_rest_apis().limit(500).send().await.expect("apis").items() {
+        for api in a
+            .apigw
+            .get_rest_apis()
+            .limit(500)
+            .send()
+            .await
+            .expect("apis")
+            .items()
+        {
             if api.tags().and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid) {
                 found.push(format!("rest api {:?}", api.id()));
             }
         }
-        for link in a.apigw.get_vpc_links().limit(500).send().await.expect("links").items() {
+        for link in a
+            .apigw
+            .get_vpc_links()
+            .limit(500)
+            .send()
+            .await
+            .expect("links")
+            .items()
+        {
             if link.tags().and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid) {
                 found.push(format!("vpc link {:?}", link.id()));
             }
@@ -302,11 +431,26 @@ pub async fn tagged_with(uid: &str) -> Vec<String> {
             .load_balancers()
             .iter()
             .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-            .chain(tgs.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)))
+            .chain(
+                tgs.target_groups()
+                    .iter()
+                    .filter_map(|t| t.target_group_arn().map(str::to_string)),
+            )
             .collect();
         for arn in arns {
-            let tags = a.elb.describe_tags().resource_arns(&arn).send().await.expect("tags");
-            if tags.tag_descriptions().iter().flat_map(|d| d.tags()).any(|t| t.key() == Some(UID_TAG) && t.value() == Some(uid)) {
+            let tags = a
+                .elb
+                .describe_tags()
+                .resource_arns(&arn)
+                .send()
+                .await
+                .expect("tags");
+            if tags
+                .tag_descriptions()
+                .iter()
+                .flat_map(|d| d.tags())
+                .any(|t| t.key() == Some(UID_TAG) && t.value() == Some(uid))
+            {
                 found.push(format!("elb {arn}"));
             }
         }
@@ -316,5 +460,6 @@ pub async fn tagged_with(uid: &str) -> Vec<String> {
 
 /// Reads a YAML file of the repository.
 pub fn repo_yaml<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> T {
-    serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).expect("file exists")).expect("YAML parses")
+    serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).expect("file exists"))
+        .expect("YAML parses")
 }

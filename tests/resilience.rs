@@ -1,0 +1,171 @@
+//! Faults and timing against the emulator. These change the emulator's global settings, so they
+//! run as one test in their own binary (cargo runs test binaries one after another) and put the
+//! settings back even when they fail.
+
+mod support;
+
+use std::time::Duration;
+
+use cross_account_api_operator::api::CrossAccountApi;
+use serde_json::json;
+use support::{ControllerProcess, env, is_ready};
+
+/// Restores the emulator's startup settings when dropped (also on panic).
+struct EmulatorSettings;
+
+impl EmulatorSettings {
+    async fn set(body: serde_json::Value) -> Self {
+        let answer = support::http_post(
+            &format!("{}/_xapi/config", env("AWS_ENDPOINT_URL")),
+            &body.to_string(),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+            "emulator refused {body}: {answer}"
+        );
+        EmulatorSettings
+    }
+}
+
+impl Drop for EmulatorSettings {
+    fn drop(&mut self) {
+        // Back to the startup settings, keeping what moto holds.
+        let url = format!("{}/_xapi/reset", env("AWS_ENDPOINT_URL"));
+        let body = json!({"moto": false}).to_string();
+        // Drop cannot await: do it on a fresh runtime in a thread.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(support::http_post(&url, &body)))
+        })
+        .join();
+    }
+}
+
+fn ready_at(obj: &CrossAccountApi, type_: &str) -> jiff::Timestamp {
+    obj.status
+        .as_ref()
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == type_ && c.status == "True")
+        })
+        .map(|c| c.last_transition_time.0)
+        .unwrap_or_else(|| panic!("{type_} not True"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_waits_and_deleting_while_provisioning() {
+    let admin = support::admin().await;
+    support::install_crd(&admin).await;
+    let ns = support::namespace(&admin, "resilience").await;
+    let controller = ControllerProcess::start(&ns, &env("KUBECONFIG"), "5s");
+    let scale: f64 = env("XAPI_EMU_TIME_SCALE").parse().unwrap_or(1.0);
+    let secs = |s: f64| s / scale; // emulator waits are given at time scale 1
+
+    // 1. Independent steps go ahead while the endpoint is pending: the VPC link (after the NLB)
+    //    is AVAILABLE before the slow endpoint is, so apply→Ready ≈ the slowest chain.
+    {
+        let _settings = EmulatorSettings::set(json!({"waits": {"vpc_endpoint_pending": secs(20.0), "nlb_provisioning": secs(4.0), "vpc_link_pending": secs(4.0)}})).await;
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "parallel".into();
+        support::create(&admin, &ns, &obj).await;
+        let ready = support::wait_for(
+            &admin,
+            &ns,
+            "parallel",
+            Duration::from_secs(120),
+            "Ready",
+            is_ready,
+        )
+        .await;
+        let endpoint = ready_at(&ready, "EndpointReady");
+        let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+            kube::Api::namespaced(admin.clone(), &ns);
+        let list = events.list(&Default::default()).await.expect("events");
+        let link_created = list
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("CreatedVpcLink"))
+            .and_then(|e| e.event_time.as_ref().map(|t| t.0))
+            .expect("a CreatedVpcLink event");
+        assert!(
+            link_created < endpoint,
+            "the VPC link ({link_created}) waited for the endpoint ({endpoint})"
+        );
+        support::delete_and_wait(&admin, &ns, "parallel", Duration::from_secs(240)).await;
+    }
+
+    // 2. Deleting an object that is still provisioning removes exactly what was made.
+    {
+        let _settings =
+            EmulatorSettings::set(json!({"waits": {"nlb_provisioning": secs(60.0)}})).await;
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "early-delete".into();
+        let created = support::create(&admin, &ns, &obj).await;
+        support::wait_for(
+            &admin,
+            &ns,
+            "early-delete",
+            Duration::from_secs(60),
+            "provisioning",
+            |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.consumer.as_ref())
+                    .is_some_and(|c| c.load_balancer_arn.is_some())
+                    && o.status
+                        .as_ref()
+                        .and_then(|s| s.provider.as_ref())
+                        .is_some_and(|p| p.vpc_endpoint_id.is_some())
+                    && !is_ready(o)
+            },
+        )
+        .await;
+        support::delete_and_wait(&admin, &ns, "early-delete", Duration::from_secs(240)).await;
+        let left = support::tagged_with(created.metadata.uid.as_deref().unwrap_or_default()).await;
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    // 3. 5xx, throttling and dropped connections on every service: the chain still converges,
+    //    and is still taken down cleanly.
+    {
+        let fault = json!({"error_rate": 0.15, "throttle_rate": 0.15, "drop_rate": 0.05});
+        let _settings = EmulatorSettings::set(
+            json!({"faults": {"apigateway": fault, "ec2": fault, "elasticloadbalancing": fault}}),
+        )
+        .await;
+        let before = controller.aws_calls().await.values().sum::<u64>();
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "faulty".into();
+        let created = support::create(&admin, &ns, &obj).await;
+        support::wait_for(
+            &admin,
+            &ns,
+            "faulty",
+            Duration::from_secs(300),
+            "Ready despite faults",
+            is_ready,
+        )
+        .await;
+        let metrics = support::http_get(&controller.metrics).await;
+        let failed_attempts: u64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("xapi_aws_calls_total{") && !l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .map(|v| v as u64)
+            .sum();
+        assert!(
+            failed_attempts > 0,
+            "faults were on but no failed attempt was counted"
+        );
+        assert!(controller.aws_calls().await.values().sum::<u64>() > before);
+        support::delete_and_wait(&admin, &ns, "faulty", Duration::from_secs(300)).await;
+        drop(_settings);
+        let left = support::tagged_with(created.metadata.uid.as_deref().unwrap_or_default()).await;
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+    drop(controller);
+}
