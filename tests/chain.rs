@@ -437,7 +437,7 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         .await
         .expect("VPC link");
     assert_eq!(link.status().map(|s| s.as_str()), Some("AVAILABLE"));
-    assert_eq!(link.target_arns(), [lb_arn.clone()]);
+    assert_eq!(link.target_arns(), std::slice::from_ref(&lb_arn));
     let edge_id = cs.regional_api_id.clone().expect("regional API");
     let routes = edge_routes(&edge_id).await;
     let base = format!(
