@@ -160,11 +160,12 @@ async fn reconcile(obj: Arc<CrossAccountApi>, ctx: Arc<Context>) -> Result<Actio
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(_) => "error",
-    };
-    ctx.metrics.reconciled(label, started.elapsed());
+    if let Err(e) = &result {
+        let deleting = matches!(e, Error::Finalizer(inner) if matches!(inner.as_ref(), kube::runtime::finalizer::Error::CleanupFailed(Error::DeletionPending(_))));
+        ctx.metrics
+            .reconciled(if deleting { "deleting" } else { "error" });
+    }
+    ctx.metrics.reconcile_took(started.elapsed());
     result
 }
 
@@ -252,6 +253,13 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     publish(ctx, obj, journal).await;
 
     let key = object_key(obj);
+    ctx.metrics.reconciled(if applied.error.is_some() {
+        "error"
+    } else if applied.is_ready() {
+        "ready"
+    } else {
+        "waiting"
+    });
     if let Some(err) = &applied.error {
         publish_one(
             ctx,
@@ -300,6 +308,7 @@ async fn cleanup(
     match outcome? {
         None => {
             ctx.reset_attempts(&object_key(obj));
+            ctx.metrics.reconciled("deleted");
             info!("cleaned up");
             Ok(Action::await_change())
         }
@@ -315,13 +324,7 @@ async fn cleanup(
             );
             patch_status(api, obj, &old, status).await?;
             // Keep the finalizer: an Err makes the finalizer helper leave it in place.
-            Err(Error::Aws {
-                operation: "Cleanup",
-                account: String::new(),
-                code: "Deleting".into(),
-                message: wait,
-                class: ErrorClass::InUse,
-            })
+            Err(Error::DeletionPending(wait))
         }
     }
 }

@@ -67,6 +67,9 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// Deletion waits on AWS (a VPC link still deleting, an NLB still in use); the finalizer stays.
+    #[error("deleting: {0}")]
+    DeletionPending(String),
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -144,6 +147,7 @@ impl Error {
         match self {
             Error::Aws { class, .. } => *class,
             Error::InvalidSpec { .. } => ErrorClass::Terminal,
+            Error::DeletionPending(_) => ErrorClass::InUse,
             Error::Unexpected { .. } | Error::Kube(_) | Error::Finalizer(_) => {
                 ErrorClass::Retryable
             }
@@ -167,6 +171,7 @@ impl Error {
             },
             Error::Unexpected { .. } => "UnexpectedAwsAnswer".into(),
             Error::InvalidSpec { .. } => "InvalidSpec".into(),
+            Error::DeletionPending(_) => "Deleting".into(),
             Error::Kube(_) => "KubernetesApiError".into(),
             Error::Finalizer(_) => "CleanupFailed".into(),
         }

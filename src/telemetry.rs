@@ -90,13 +90,17 @@ impl Metrics {
         }
     }
 
-    /// Counts one reconcile.
-    pub fn reconciled(&self, result: &str, took: Duration) {
+    /// Counts one reconcile by its result: `ready`, `waiting`, `error`, `deleting`, `deleted`.
+    pub fn reconciled(&self, result: &str) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Records how long one reconcile took.
+    pub fn reconcile_took(&self, took: Duration) {
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
