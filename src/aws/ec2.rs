@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{
 };
 use tracing::instrument;
 
-use super::Ownership;
+use super::{Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
 
@@ -170,17 +170,6 @@ impl Ec2 {
         Ec2 { client, account }
     }
 
-    fn err<E, R>(
-        &self,
-        op: &'static str,
-    ) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug,
-        R: std::fmt::Debug,
-    {
-        move |e| Error::aws(op, &self.account, e)
-    }
-
     /// The endpoint with this id; `None` when it does not exist or is deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
     pub async fn find_endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
@@ -197,7 +186,7 @@ impl Ec2 {
                 .filter_map(endpoint_from)
                 .find(|e| !GONE_STATES.contains(&e.state.as_str()))),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.err("DescribeVpcEndpoints")(e)),
+            Err(e) => Err(to_error("DescribeVpcEndpoints", &self.account)(e)),
         }
     }
 
@@ -211,7 +200,7 @@ impl Ec2 {
             .filters(filter("vpc-id", vpc_id))
             .send()
             .await
-            .map_err(self.err("DescribeVpcEndpoints"))?;
+            .map_err(to_error("DescribeVpcEndpoints", &self.account))?;
         Ok(out
             .vpc_endpoints()
             .iter()
@@ -244,7 +233,7 @@ impl Ec2 {
             ))
             .send()
             .await
-            .map_err(self.err("CreateVpcEndpoint"))?;
+            .map_err(to_error("CreateVpcEndpoint", &self.account))?;
         out.vpc_endpoint()
             .and_then(endpoint_from)
             .ok_or_else(|| Error::Unexpected {
@@ -268,7 +257,7 @@ impl Ec2 {
             .set_private_dns_enabled(change.private_dns_enabled)
             .send()
             .await
-            .map_err(self.err("ModifyVpcEndpoint"))?;
+            .map_err(to_error("ModifyVpcEndpoint", &self.account))?;
         Ok(())
     }
 
@@ -301,7 +290,7 @@ impl Ec2 {
                 }
             }
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err("DeleteVpcEndpoints")(e)),
+            Err(e) => Err(to_error("DeleteVpcEndpoints", &self.account)(e)),
         }
     }
 
@@ -317,7 +306,7 @@ impl Ec2 {
             .set_network_interface_ids(Some(eni_ids.to_vec()))
             .send()
             .await
-            .map_err(self.err("DescribeNetworkInterfaces"))?;
+            .map_err(to_error("DescribeNetworkInterfaces", &self.account))?;
         let mut ips: Vec<String> = out
             .network_interfaces()
             .iter()
@@ -341,7 +330,7 @@ impl Ec2 {
             .filters(filter("vpc-id", vpc_id))
             .send()
             .await
-            .map_err(self.err("DescribeSecurityGroups"))?;
+            .map_err(to_error("DescribeSecurityGroups", &self.account))?;
         Ok(out.security_groups().iter().find_map(|g| {
             Some(SecurityGroup {
                 id: g.group_id()?.to_string(),
@@ -370,7 +359,7 @@ impl Ec2 {
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, owner, Some(name)))
             .send()
             .await
-            .map_err(self.err("CreateSecurityGroup"))?;
+            .map_err(to_error("CreateSecurityGroup", &self.account))?;
         out.group_id()
             .map(str::to_string)
             .ok_or_else(|| Error::Unexpected {
@@ -389,7 +378,7 @@ impl Ec2 {
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(self.err("AuthorizeSecurityGroupIngress"))?;
+            .map_err(to_error("AuthorizeSecurityGroupIngress", &self.account))?;
         Ok(())
     }
 
@@ -402,7 +391,7 @@ impl Ec2 {
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(self.err("RevokeSecurityGroupIngress"))?;
+            .map_err(to_error("RevokeSecurityGroupIngress", &self.account))?;
         Ok(())
     }
 
@@ -419,7 +408,7 @@ impl Ec2 {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err("DeleteSecurityGroup")(e)),
+            Err(e) => Err(to_error("DeleteSecurityGroup", &self.account)(e)),
         }
     }
 
@@ -432,7 +421,7 @@ impl Ec2 {
             .filters(filter("vpc-id", vpc_id))
             .send()
             .await
-            .map_err(self.err("DescribeSubnets"))?;
+            .map_err(to_error("DescribeSubnets", &self.account))?;
         Ok(out
             .subnets()
             .iter()
@@ -451,7 +440,5 @@ fn is_not_found<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, 
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code.ends_with(".NotFound"))
+    error_code(err).is_some_and(|code| code.ends_with(".NotFound"))
 }

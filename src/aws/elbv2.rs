@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use tracing::instrument;
 
-use super::Ownership;
+use super::{Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
 
@@ -62,6 +62,20 @@ pub struct Elbv2 {
     account: String,
 }
 
+/// Targets on port 443, with `AvailabilityZone` where given.
+fn descriptions(targets: &[(String, Option<String>)]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|(ip, az)| {
+            TargetDescription::builder()
+                .id(ip)
+                .port(443)
+                .set_availability_zone(az.clone())
+                .build()
+        })
+        .collect()
+}
+
 fn tags(owner: &Ownership) -> Vec<Tag> {
     owner
         .tags()
@@ -70,34 +84,9 @@ fn tags(owner: &Ownership) -> Vec<Tag> {
         .collect()
 }
 
-fn code_of<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<&str>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    err.as_service_error().and_then(|e| e.code())
-}
-
-fn is_not_found<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    code_of(err).is_some_and(|c| c.ends_with("NotFound"))
-}
-
 impl Elbv2 {
     pub(crate) fn new(client: Client, account: String) -> Self {
         Elbv2 { client, account }
-    }
-
-    fn err<E, R>(
-        &self,
-        op: &'static str,
-    ) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error + '_
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug,
-        R: std::fmt::Debug,
-    {
-        move |e| Error::aws(op, &self.account, e)
     }
 
     /// The uid tag of a resource, `None` when it has none.
@@ -109,7 +98,7 @@ impl Elbv2 {
             .resource_arns(arn)
             .send()
             .await
-            .map_err(self.err("DescribeTags"))?;
+            .map_err(to_error("DescribeTags", &self.account))?;
         Ok(out
             .tag_descriptions()
             .iter()
@@ -138,7 +127,7 @@ impl Elbv2 {
                 })
             })),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.err("DescribeTargetGroups")(e)),
+            Err(e) => Err(to_error("DescribeTargetGroups", &self.account)(e)),
         }
     }
 
@@ -162,7 +151,7 @@ impl Elbv2 {
             .set_tags(Some(tags(owner)))
             .send()
             .await
-            .map_err(self.err("CreateTargetGroup"))?;
+            .map_err(to_error("CreateTargetGroup", &self.account))?;
         out.target_groups()
             .iter()
             .find_map(|g| {
@@ -187,7 +176,7 @@ impl Elbv2 {
             .target_group_arn(target_group_arn)
             .send()
             .await
-            .map_err(self.err("DescribeTargetHealth"))?;
+            .map_err(to_error("DescribeTargetHealth", &self.account))?;
         let mut targets: Vec<Target> = out
             .target_health_descriptions()
             .iter()
@@ -215,23 +204,13 @@ impl Elbv2 {
         target_group_arn: &str,
         targets: &[(String, Option<String>)],
     ) -> Result<()> {
-        let targets = targets
-            .iter()
-            .map(|(ip, az)| {
-                TargetDescription::builder()
-                    .id(ip)
-                    .port(443)
-                    .set_availability_zone(az.clone())
-                    .build()
-            })
-            .collect::<Vec<_>>();
         self.client
             .register_targets()
             .target_group_arn(target_group_arn)
-            .set_targets(Some(targets))
+            .set_targets(Some(descriptions(targets)))
             .send()
             .await
-            .map_err(self.err("RegisterTargets"))?;
+            .map_err(to_error("RegisterTargets", &self.account))?;
         Ok(())
     }
 
@@ -242,23 +221,13 @@ impl Elbv2 {
         target_group_arn: &str,
         targets: &[(String, Option<String>)],
     ) -> Result<()> {
-        let targets = targets
-            .iter()
-            .map(|(ip, az)| {
-                TargetDescription::builder()
-                    .id(ip)
-                    .port(443)
-                    .set_availability_zone(az.clone())
-                    .build()
-            })
-            .collect::<Vec<_>>();
         self.client
             .deregister_targets()
             .target_group_arn(target_group_arn)
-            .set_targets(Some(targets))
+            .set_targets(Some(descriptions(targets)))
             .send()
             .await
-            .map_err(self.err("DeregisterTargets"))?;
+            .map_err(to_error("DeregisterTargets", &self.account))?;
         Ok(())
     }
 
@@ -274,7 +243,7 @@ impl Elbv2 {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err("DeleteTargetGroup")(e)),
+            Err(e) => Err(to_error("DeleteTargetGroup", &self.account)(e)),
         }
     }
 
@@ -304,7 +273,7 @@ impl Elbv2 {
                 })
             })),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.err("DescribeLoadBalancers")(e)),
+            Err(e) => Err(to_error("DescribeLoadBalancers", &self.account)(e)),
         }
     }
 
@@ -326,7 +295,7 @@ impl Elbv2 {
             .set_tags(Some(tags(owner)))
             .send()
             .await
-            .map_err(self.err("CreateLoadBalancer"))?;
+            .map_err(to_error("CreateLoadBalancer", &self.account))?;
         out.load_balancers()
             .iter()
             .find_map(|lb| {
@@ -361,7 +330,7 @@ impl Elbv2 {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err("DeleteLoadBalancer")(e)),
+            Err(e) => Err(to_error("DeleteLoadBalancer", &self.account)(e)),
         }
     }
 
@@ -391,7 +360,7 @@ impl Elbv2 {
                 })
                 .collect()),
             Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(self.err("DescribeListeners")(e)),
+            Err(e) => Err(to_error("DescribeListeners", &self.account)(e)),
         }
     }
 
@@ -420,7 +389,7 @@ impl Elbv2 {
             .set_tags(Some(tags(owner)))
             .send()
             .await
-            .map_err(self.err("CreateListener"))?;
+            .map_err(to_error("CreateListener", &self.account))?;
         out.listeners()
             .iter()
             .find_map(|l| l.listener_arn().map(str::to_string))
@@ -440,7 +409,7 @@ impl Elbv2 {
             .default_actions(Self::forward(target_group_arn))
             .send()
             .await
-            .map_err(self.err("ModifyListener"))?;
+            .map_err(to_error("ModifyListener", &self.account))?;
         Ok(())
     }
 
@@ -450,7 +419,14 @@ impl Elbv2 {
         match self.client.delete_listener().listener_arn(arn).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err("DeleteListener")(e)),
+            Err(e) => Err(to_error("DeleteListener", &self.account)(e)),
         }
     }
+}
+
+fn is_not_found<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    error_code(err).is_some_and(|code| code.ends_with("NotFound"))
 }

@@ -23,6 +23,28 @@ use tokio::sync::Mutex;
 
 pub use limiter::{ApiGatewayLimiter, LimiterSettings};
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::error::Error;
+
+/// AWS's error code of a service error.
+pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Maps an SDK error of `operation` in `account` to ours.
+pub(crate) fn to_error<'a, E, R>(
+    operation: &'static str,
+    account: &'a str,
+) -> impl FnOnce(SdkError<E, R>) -> Error + 'a
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    move |e| Error::aws(operation, account, e)
+}
+
 use crate::telemetry::Metrics;
 
 /// Who the operator acts as on one side: a role (or its own credentials) in a region.
