@@ -335,6 +335,10 @@ pub struct ProviderStatus {
     /// Deployment of the private API's stage that the operator made for its current configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentStatus>,
+    /// On an adopted private API: whether the operator added its endpoint to the API's existing
+    /// `aws:SourceVpce` deny-list (and so removes it again on deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_to_deny_list: Option<bool>,
 }
 
 /// Consumer-side observed state.

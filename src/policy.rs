@@ -85,6 +85,29 @@ fn deny_list_mut(statement: &mut Value) -> Option<&mut Value> {
     Some(values)
 }
 
+/// Whether `doc` already holds the operator's statement.
+pub fn has_statement(doc: &Value, sid: &str) -> bool {
+    doc.get("Statement")
+        .and_then(Value::as_array)
+        .is_some_and(|st| {
+            st.iter()
+                .any(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+        })
+}
+
+/// Whether merging would add `vpce` to at least one deny-list (it has one without `vpce`).
+pub fn merge_extends_deny_list(doc: &Value, vpce: &str) -> bool {
+    let mut copy = doc.clone();
+    let statements = statements_mut(&mut copy);
+    statements
+        .iter_mut()
+        .filter_map(deny_list_mut)
+        .any(|values| match values {
+            Value::Array(list) => !list.iter().any(|v| v.as_str() == Some(vpce)),
+            other => other.as_str() != Some(vpce),
+        })
+}
+
 /// An adopted API's policy with the operator's additions: its own Allow statement (replaced if
 /// present) and `vpce` added to every existing `aws:SourceVpce` deny-list. Everything else is
 /// kept as it was.
@@ -316,6 +339,20 @@ mod tests {
             stripped["Statement"][1]["Condition"]["StringNotEquals"]["aws:SourceVpce"],
             json!(["vpce-0aaaaaaaaaaaaaaaa"])
         );
+    }
+
+    #[test]
+    fn knows_whether_the_deny_list_is_extended() {
+        let doc = json!({"Statement": [{"Effect": "Deny", "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0aaaaaaaaaaaaaaaa"}}}]});
+        assert!(merge_extends_deny_list(&doc, "vpce-0bbbbbbbbbbbbbbbb"));
+        assert!(!merge_extends_deny_list(&doc, "vpce-0aaaaaaaaaaaaaaaa"));
+        assert!(!merge_extends_deny_list(
+            &json!({"Statement": []}),
+            "vpce-0bbbbbbbbbbbbbbbb"
+        ));
+        let merged = merge_adopted(Some(&doc), "Xapi1", "vpce-0bbbbbbbbbbbbbbbb");
+        assert!(has_statement(&merged, "Xapi1"));
+        assert!(!has_statement(&doc, "Xapi1"));
     }
 
     #[test]

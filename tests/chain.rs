@@ -718,8 +718,46 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
         .await
         .expect("deployed");
 
+    // … and the team's own execute-api endpoint and security group, adopted too.
+    let group = p
+        .ec2
+        .create_security_group()
+        .group_name(format!("team-{ns}"))
+        .description("team endpoint")
+        .vpc_id(env("XAPI_PROVIDER_VPC_ID"))
+        .send()
+        .await
+        .expect("team group");
+    let group_id = group.group_id().expect("group id").to_string();
+    let endpoint = p
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .vpc_id(env("XAPI_PROVIDER_VPC_ID"))
+        .service_name(format!("com.amazonaws.{}.execute-api", env("AWS_REGION")))
+        .set_subnet_ids(Some(
+            env("XAPI_PROVIDER_SUBNET_IDS")
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+        ))
+        .security_group_ids(&group_id)
+        .send()
+        .await
+        .expect("team endpoint");
+    let team_vpce = endpoint
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("endpoint id")
+        .to_string();
+
     let mut obj = support::example("orders-adopted-with-authorizer.yaml");
     obj["spec"]["provider"]["privateApi"]["id"] = adopted_id.clone().into();
+    obj["spec"]["provider"]["vpcEndpointId"] = team_vpce.clone().into();
+    obj["spec"]["provider"]["securityGroupIds"] = vec![group_id.clone()].into();
+    if let Some(provider) = obj["spec"]["provider"].as_mapping_mut() {
+        provider.remove("allowedCidrs");
+    }
     let created = support::create(&admin, &ns, &obj).await;
     let uid = uid(&created);
     let ready = support::wait_for(

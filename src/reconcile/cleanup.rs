@@ -128,13 +128,12 @@ pub async fn run(
                     .clone()
                     .or_else(|| spec.vpc_endpoint_id.clone())
                     .unwrap_or_default();
-                // An adopted endpoint may have been in the deny-list before us: leave it.
-                let stripped = policy::strip_adopted(
-                    &current,
-                    &policy::statement_sid(uid),
-                    &vpce,
-                    spec.vpc_endpoint_id.is_none(),
-                );
+                // Remove the endpoint from the deny-list only if the operator put it there.
+                let added = provider_status
+                    .added_to_deny_list
+                    .unwrap_or(spec.vpc_endpoint_id.is_none());
+                let stripped =
+                    policy::strip_adopted(&current, &policy::statement_sid(uid), &vpce, added);
                 if !policy::same_meaning(&stripped, &current) {
                     apigw
                         .update_rest_api(

@@ -70,6 +70,18 @@ pub async fn ensure(
 
     // Policy: compare by meaning, write only a difference.
     let current = api.policy.as_deref().and_then(policy::parse_stored);
+    // Decided once, before the first merge: was the endpoint already in the owner's deny-list?
+    if adopted
+        && !current
+            .as_ref()
+            .is_some_and(|c| policy::has_statement(c, &sid))
+    {
+        status.added_to_deny_list = Some(
+            current
+                .as_ref()
+                .is_some_and(|c| policy::merge_extends_deny_list(c, vpce)),
+        );
+    }
     let wanted = wanted_policy(adopted, current.as_ref(), &sid, vpce);
     if current
         .as_ref()
