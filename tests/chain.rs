@@ -573,6 +573,103 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     })
     .await;
 
+    // Drift: the VPC link deleted by hand. AWS allows that only once no deployed stage and no
+    // integration references it, so the stage and both integrations go first. A new link is
+    // made, the integrations follow it, and the stage is deployed again.
+    let mut attempts = 0;
+    loop {
+        let _ = c
+            .apigw
+            .delete_stage()
+            .rest_api_id(&edge_id)
+            .stage_name("prod")
+            .send()
+            .await;
+        let resources = c
+            .apigw
+            .get_resources()
+            .rest_api_id(&edge_id)
+            .send()
+            .await
+            .expect("resources");
+        for r in resources.items() {
+            if let Some(id) = r.id() {
+                let _ = c
+                    .apigw
+                    .delete_integration()
+                    .rest_api_id(&edge_id)
+                    .resource_id(id)
+                    .http_method("ANY")
+                    .send()
+                    .await;
+            }
+        }
+        match c.apigw.delete_vpc_link().vpc_link_id(&link_id).send().await {
+            Ok(_) => break,
+            // The operator repaired an integration in between: go again.
+            Err(e) if attempts < 10 => {
+                attempts += 1;
+                eprintln!(
+                    "VPC link delete refused, retrying: {}",
+                    e.as_service_error()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                );
+            }
+            Err(e) => panic!("could not delete the VPC link by hand: {e:?}"),
+        }
+    }
+    let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
+    wait_until(
+        Duration::from_secs(120),
+        "a new VPC link, AVAILABLE, used by both integrations",
+        || {
+            let api = api.clone();
+            let c = &c;
+            let edge_id = &edge_id;
+            let old = &link_id;
+            async move {
+                let Ok(obj) = api.get("orders").await else {
+                    return false;
+                };
+                let Some(id) = obj
+                    .status
+                    .and_then(|s| s.consumer)
+                    .and_then(|c| c.vpc_link_id)
+                else {
+                    return false;
+                };
+                if id == *old {
+                    return false;
+                }
+                let available = c
+                    .apigw
+                    .get_vpc_link()
+                    .vpc_link_id(&id)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|l| l.status().map(|s| s.as_str() == "AVAILABLE"))
+                    .unwrap_or(false);
+                let routes = edge_routes(edge_id).await;
+                available
+                    && ["/", "/{proxy+}"]
+                        .iter()
+                        .all(|p| routes.get(*p).is_some_and(|r| r.3 == id))
+            }
+        },
+    )
+    .await;
+    let new_link = api
+        .get("orders")
+        .await
+        .ok()
+        .and_then(|o| o.status)
+        .and_then(|s| s.consumer)
+        .and_then(|c| c.vpc_link_id)
+        .expect("new link");
+    assert_ne!(new_link, link_id);
+
     // Drift: the endpoint loses a subnet by hand; the operator restores it, and the targets follow
     // the new ENI IPs.
     let dropped = wanted_subnets[0].clone();
