@@ -250,6 +250,8 @@ def up() -> Path:
         [str(python), "-m", "xapi_emulator.seed", "--endpoint", endpoint, "--out", str(seed_file)],
         env=emu_env,
         check=True,
+        # stdout carries only the env file's path; the seed's own output goes to stderr.
+        stdout=sys.stderr,
     )
     lines = [
         "# Written by testenv/ground.py: source it to reach the test ground.",
