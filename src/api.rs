@@ -87,6 +87,16 @@ pub struct CrossAccountApiSpec {
         "message": "spec.provider: allowedCidrs or securityGroupIds must be given (who may reach the endpoint on TCP 443)",
     },
     {
+        "rule": "!(has(self.allowedCidrs) && has(self.securityGroupIds))",
+        "message": "spec.provider.allowedCidrs only shapes the security group the operator creates; with securityGroupIds it would be ignored",
+        "fieldPath": ".allowedCidrs",
+    },
+    {
+        "rule": "!has(self.externalId) || has(self.roleArn)",
+        "message": "spec.provider.externalId is passed to sts:AssumeRole and needs roleArn",
+        "fieldPath": ".externalId",
+    },
+    {
         "rule": "!has(oldSelf.vpcEndpointId) || (has(self.vpcEndpointId) && self.vpcEndpointId == oldSelf.vpcEndpointId)",
         "message": "spec.provider.vpcEndpointId is immutable once set",
         "fieldPath": ".vpcEndpointId",
@@ -195,6 +205,18 @@ pub struct PrivateApiSpec {
 /// The consumer side: NLB, VPC link and the regional REST API.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.externalId) || has(self.roleArn)",
+        "message": "spec.consumer.externalId is passed to sts:AssumeRole and needs roleArn",
+        "fieldPath": ".externalId",
+    },
+    {
+        "rule": "!has(self.regionalApi.authorizer) || self.regionalApi.authorizer.lambdaArn.split(':')[3] == self.region",
+        "message": "spec.consumer.regionalApi.authorizer.lambdaArn must be a function in the consumer's region",
+        "fieldPath": ".regionalApi.authorizer.lambdaArn",
+    }
+]))]
 pub struct ConsumerSpec {
     /// AWS region of the consumer account, e.g. `us-east-1`. Immutable.
     #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]

@@ -344,6 +344,42 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             "spec.consumer.vpcId",
         ),
         ("missing provider", with(valid(), p, None), "spec.provider"),
+        (
+            "CIDRs with given groups",
+            with(
+                valid(),
+                &format!("{p}/securityGroupIds"),
+                Some(json!(["sg-0a1234567890abcde"])),
+            ),
+            "spec.provider.allowedCidrs only shapes",
+        ),
+        (
+            "external id without role",
+            with(
+                with(valid(), &format!("{p}/roleArn"), None),
+                &format!("{p}/externalId"),
+                Some(json!("ext-1")),
+            ),
+            "spec.provider.externalId",
+        ),
+        (
+            "consumer external id without role",
+            with(
+                with(valid(), &format!("{c}/roleArn"), None),
+                &format!("{c}/externalId"),
+                Some(json!("ext-1")),
+            ),
+            "spec.consumer.externalId",
+        ),
+        (
+            "authorizer in another region",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(json!({"lambdaArn": "arn:aws:lambda:eu-west-1:111111111111:function:auth"})),
+            ),
+            "spec.consumer.regionalApi.authorizer.lambdaArn",
+        ),
     ];
     assert!(cases.len() >= 25);
     let mut failures = Vec::new();

@@ -163,6 +163,32 @@ fn rest_api_from(
     })
 }
 
+fn vpc_link_from(
+    id: Option<&str>,
+    status: Option<&aws_sdk_apigateway::types::VpcLinkStatus>,
+    status_message: Option<&str>,
+    target_arns: &[String],
+) -> Option<VpcLink> {
+    Some(VpcLink {
+        id: id?.to_string(),
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status_message: status_message.map(str::to_string),
+        target_arns: target_arns.to_vec(),
+    })
+}
+
+fn owner_tags(owner: &Ownership) -> HashMap<String, String> {
+    owner
+        .tags()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn tagged(tags: Option<&HashMap<String, String>>, uid: &str) -> bool {
+    tags.and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid)
+}
+
 impl ApiGateway {
     pub(crate) fn new(
         client: Client,
@@ -243,13 +269,25 @@ impl ApiGateway {
         }))
     }
 
-    /// The REST API tagged with this uid whose endpoint type is `endpoint_type`, if any.
+    /// The operator's REST API of `endpoint_type`: `known_id` if it still exists and carries
+    /// `uid`, else the one tagged with `uid` (adoption after a crash), else `None`.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
-    pub async fn find_rest_api_by_uid(
+    pub async fn find_owned_rest_api(
         &self,
+        known_id: Option<&str>,
         uid: &str,
         endpoint_type: &str,
     ) -> Result<Option<RestApi>> {
+        let ours = |a: &RestApi| {
+            a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
+                && a.endpoint_types.iter().any(|t| t == endpoint_type)
+        };
+        if let Some(id) = known_id
+            && let Some(api) = self.get_rest_api(id).await?
+            && ours(&api)
+        {
+            return Ok(Some(api));
+        }
         let mut position = None;
         loop {
             let out = self
@@ -274,10 +312,7 @@ impl ApiGateway {
                         a.tags(),
                     )
                 })
-                .find(|a| {
-                    a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
-                        && a.endpoint_types.iter().any(|t| t == endpoint_type)
-                });
+                .find(ours);
             if found.is_some() {
                 return Ok(found);
             }
@@ -303,11 +338,7 @@ impl ApiGateway {
             .types(kind)
             .set_vpc_endpoint_ids((!vpc_endpoint_ids.is_empty()).then(|| vpc_endpoint_ids.to_vec()))
             .build();
-        let tags: HashMap<String, String> = owner
-            .tags()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let tags = owner_tags(owner);
         let out = self
             .call(
                 "CreateRestApi",
@@ -764,31 +795,30 @@ impl ApiGateway {
 
     // ----- VPC links -------------------------------------------------------------------------
 
-    /// A VPC link, `None` if it does not exist.
-    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLink"))]
-    pub async fn get_vpc_link(&self, id: &str) -> Result<Option<VpcLink>> {
-        let out = self
-            .find(
-                "GetVpcLink",
-                self.client.get_vpc_link().vpc_link_id(id).send(),
-            )
-            .await?;
-        Ok(out.and_then(|l| {
-            Some(VpcLink {
-                id: l.id()?.to_string(),
-                status: l
-                    .status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                status_message: l.status_message().map(str::to_string),
-                target_arns: l.target_arns().to_vec(),
-            })
-        }))
-    }
-
-    /// The VPC link tagged with this uid, if any.
+    /// The operator's VPC link: `known_id` if it still exists and carries `uid`, else the one
+    /// tagged with `uid` (adoption after a crash), else `None`.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]
-    pub async fn find_vpc_link_by_uid(&self, uid: &str) -> Result<Option<VpcLink>> {
+    pub async fn find_owned_vpc_link(
+        &self,
+        known_id: Option<&str>,
+        uid: &str,
+    ) -> Result<Option<VpcLink>> {
+        if let Some(id) = known_id
+            && let Some(l) = self
+                .find(
+                    "GetVpcLink",
+                    self.client.get_vpc_link().vpc_link_id(id).send(),
+                )
+                .await?
+            && tagged(l.tags(), uid)
+        {
+            return Ok(vpc_link_from(
+                l.id(),
+                l.status(),
+                l.status_message(),
+                l.target_arns(),
+            ));
+        }
         let mut position = None;
         loop {
             let out = self
@@ -801,20 +831,13 @@ impl ApiGateway {
                         .send(),
                 )
                 .await?;
-            let found = out.items().iter().find_map(|l| {
-                let tagged = l.tags().and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid);
-                tagged.then(|| VpcLink {
-                    id: l.id().unwrap_or_default().to_string(),
-                    status: l
-                        .status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    status_message: l.status_message().map(str::to_string),
-                    target_arns: l.target_arns().to_vec(),
-                })
-            });
-            if found.is_some() {
-                return Ok(found);
+            if let Some(l) = out.items().iter().find(|l| tagged(l.tags(), uid)) {
+                return Ok(vpc_link_from(
+                    l.id(),
+                    l.status(),
+                    l.status_message(),
+                    l.target_arns(),
+                ));
             }
             match out.position() {
                 Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
@@ -831,11 +854,7 @@ impl ApiGateway {
         nlb_arn: &str,
         owner: &Ownership,
     ) -> Result<VpcLink> {
-        let tags: HashMap<String, String> = owner
-            .tags()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let tags = owner_tags(owner);
         let out = self
             .call(
                 "CreateVpcLink",
@@ -851,18 +870,13 @@ impl ApiGateway {
                     .send(),
             )
             .await?;
-        Ok(VpcLink {
-            id: out
-                .id()
-                .map(str::to_string)
-                .ok_or_else(|| self.unexpected("CreateVpcLink", "no id in the answer"))?,
-            status: out
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            status_message: out.status_message().map(str::to_string),
-            target_arns: out.target_arns().to_vec(),
-        })
+        vpc_link_from(
+            out.id(),
+            out.status(),
+            out.status_message(),
+            out.target_arns(),
+        )
+        .ok_or_else(|| self.unexpected("CreateVpcLink", "no id in the answer"))
     }
 
     /// Deletes a VPC link; one already gone counts as deleted. "is referenced in" (an

@@ -62,6 +62,32 @@ pub struct Elbv2 {
     account: String,
 }
 
+fn load_balancer_from(
+    lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+) -> Option<LoadBalancer> {
+    Some(LoadBalancer {
+        arn: lb.load_balancer_arn()?.to_string(),
+        dns_name: lb.dns_name().unwrap_or_default().to_string(),
+        state: lb
+            .state()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        state_reason: lb.state().and_then(|s| s.reason()).map(str::to_string),
+    })
+}
+
+/// What a look-up of the operator's resource found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found<T> {
+    /// The operator's own (by the ARN it recorded, or by its name and uid tag).
+    Ours(T),
+    /// Nothing by that ARN or name.
+    Absent,
+    /// A resource with the operator's name that is not tagged with its uid: `<arn> (uid tag …)`.
+    Foreign(String),
+}
+
 /// Targets on port 443, with `AvailabilityZone` where given.
 fn descriptions(targets: &[(String, Option<String>)]) -> Vec<TargetDescription> {
     targets
@@ -91,7 +117,7 @@ impl Elbv2 {
 
     /// The uid tag of a resource, `None` when it has none.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTags"))]
-    pub async fn uid_tag(&self, arn: &str) -> Result<Option<String>> {
+    async fn uid_tag(&self, arn: &str) -> Result<Option<String>> {
         let out = self
             .client
             .describe_tags()
@@ -107,9 +133,60 @@ impl Elbv2 {
             .and_then(|t| t.value().map(str::to_string)))
     }
 
+    /// The operator's target group: by the ARN it recorded, else by its name (names are unique
+    /// per account and region) checked against its uid tag.
+    pub async fn find_owned_target_group(
+        &self,
+        known_arn: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> Result<Found<TargetGroup>> {
+        if let Some(arn) = known_arn
+            && let Some(g) = self.find_target_group(Some(arn), name).await?
+        {
+            return Ok(Found::Ours(g));
+        }
+        let by_name = self.find_target_group(None, name).await?;
+        self.owned(by_name, |g| &g.arn, uid).await
+    }
+
+    /// The operator's NLB, found like [`Self::find_owned_target_group`].
+    pub async fn find_owned_load_balancer(
+        &self,
+        known_arn: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> Result<Found<LoadBalancer>> {
+        if let Some(arn) = known_arn
+            && let Some(lb) = self.find_load_balancer(Some(arn), name).await?
+        {
+            return Ok(Found::Ours(lb));
+        }
+        let by_name = self.find_load_balancer(None, name).await?;
+        self.owned(by_name, |lb| &lb.arn, uid).await
+    }
+
+    async fn owned<T>(
+        &self,
+        found: Option<T>,
+        arn: impl Fn(&T) -> &str,
+        uid: &str,
+    ) -> Result<Found<T>> {
+        let Some(item) = found else {
+            return Ok(Found::Absent);
+        };
+        match self.uid_tag(arn(&item)).await? {
+            Some(tag) if tag == uid => Ok(Found::Ours(item)),
+            other => Ok(Found::Foreign(format!(
+                "{} (uid tag {other:?})",
+                arn(&item)
+            ))),
+        }
+    }
+
     /// The target group by ARN or by name; `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTargetGroups"))]
-    pub async fn find_target_group(
+    async fn find_target_group(
         &self,
         arn: Option<&str>,
         name: &str,
@@ -249,7 +326,7 @@ impl Elbv2 {
 
     /// The NLB by ARN or by name; `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeLoadBalancers"))]
-    pub async fn find_load_balancer(
+    async fn find_load_balancer(
         &self,
         arn: Option<&str>,
         name: &str,
@@ -260,18 +337,7 @@ impl Elbv2 {
             None => req.names(name),
         };
         match req.send().await {
-            Ok(out) => Ok(out.load_balancers().iter().find_map(|lb| {
-                Some(LoadBalancer {
-                    arn: lb.load_balancer_arn()?.to_string(),
-                    dns_name: lb.dns_name().unwrap_or_default().to_string(),
-                    state: lb
-                        .state()
-                        .and_then(|s| s.code())
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                    state_reason: lb.state().and_then(|s| s.reason()).map(str::to_string),
-                })
-            })),
+            Ok(out) => Ok(out.load_balancers().iter().find_map(load_balancer_from)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(to_error("DescribeLoadBalancers", &self.account)(e)),
         }
@@ -298,18 +364,7 @@ impl Elbv2 {
             .map_err(to_error("CreateLoadBalancer", &self.account))?;
         out.load_balancers()
             .iter()
-            .find_map(|lb| {
-                Some(LoadBalancer {
-                    arn: lb.load_balancer_arn()?.to_string(),
-                    dns_name: lb.dns_name().unwrap_or_default().to_string(),
-                    state: lb
-                        .state()
-                        .and_then(|s| s.code())
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                    state_reason: None,
-                })
-            })
+            .find_map(load_balancer_from)
             .ok_or_else(|| Error::Unexpected {
                 operation: "CreateLoadBalancer",
                 account: self.account.clone(),

@@ -6,8 +6,9 @@
 //! finished; what is already gone counts as deleted; AWS's ordering refusals become waits.
 
 use super::{Journal, Sides};
-use crate::api::{CrossAccountApi, UID_TAG};
+use crate::api::CrossAccountApi;
 use crate::aws::apigateway;
+use crate::aws::elbv2::Found;
 use crate::error::{ErrorClass, Result};
 use crate::policy;
 
@@ -25,26 +26,12 @@ pub async fn run(
     let uid = &c.owner.uid;
 
     // 1. Regional API (its integrations hold the VPC link).
-    let regional = match &consumer_status.regional_api_id {
-        Some(id) => c
-            .clients
-            .apigateway
-            .get_rest_api(id)
-            .await?
-            .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
-        None => None,
-    };
-    let regional = match regional {
-        Some(a) => Some(a),
-        None => {
-            c.clients
-                .apigateway
-                .find_rest_api_by_uid(uid, "REGIONAL")
-                .await?
-        }
-    };
+    let edge_apigw = &c.clients.apigateway;
+    let regional = edge_apigw
+        .find_owned_rest_api(consumer_status.regional_api_id.as_deref(), uid, "REGIONAL")
+        .await?;
     if let Some(api) = regional {
-        c.clients.apigateway.delete_rest_api(&api.id).await?;
+        edge_apigw.delete_rest_api(&api.id).await?;
         journal.normal(
             "DeletedRegionalApi",
             format!("deleted regional REST API {}", api.id),
@@ -52,17 +39,12 @@ pub async fn run(
     }
 
     // 2. VPC link, polled until it is gone (it has no DELETED state).
-    let link = match &consumer_status.vpc_link_id {
-        Some(id) => c.clients.apigateway.get_vpc_link(id).await?,
-        None => None,
-    };
-    let link = match link {
-        Some(l) => Some(l),
-        None => c.clients.apigateway.find_vpc_link_by_uid(uid).await?,
-    };
+    let link = edge_apigw
+        .find_owned_vpc_link(consumer_status.vpc_link_id.as_deref(), uid)
+        .await?;
     if let Some(link) = link {
         if link.status != "DELETING" {
-            if let Some(wait) = in_use(c.clients.apigateway.delete_vpc_link(&link.id).await)? {
+            if let Some(wait) = in_use(edge_apigw.delete_vpc_link(&link.id).await)? {
                 return Ok(Some(format!(
                     "VPC link {} is still referenced: {wait}",
                     link.id
@@ -79,12 +61,10 @@ pub async fn run(
     // 3. Listener and NLB.
     let name = c.owner.short_name();
     let elb = &c.clients.elbv2;
-    let lb = match &consumer_status.load_balancer_arn {
-        Some(arn) => elb.find_load_balancer(Some(arn), &name).await?,
-        None => elb.find_load_balancer(None, &name).await?,
-    };
-    if let Some(lb) = lb
-        && elb.uid_tag(&lb.arn).await?.as_deref() == Some(uid.as_str())
+    // Someone else's resource under our name is never touched.
+    if let Found::Ours(lb) = elb
+        .find_owned_load_balancer(consumer_status.load_balancer_arn.as_deref(), &name, uid)
+        .await?
     {
         for listener in elb.listeners(&lb.arn).await? {
             elb.delete_listener(&listener.arn).await?;
@@ -96,12 +76,9 @@ pub async fn run(
     }
 
     // 4. Target group.
-    let group = match &consumer_status.target_group_arn {
-        Some(arn) => elb.find_target_group(Some(arn), &name).await?,
-        None => elb.find_target_group(None, &name).await?,
-    };
-    if let Some(group) = group
-        && elb.uid_tag(&group.arn).await?.as_deref() == Some(uid.as_str())
+    if let Found::Ours(group) = elb
+        .find_owned_target_group(consumer_status.target_group_arn.as_deref(), &name, uid)
+        .await?
     {
         if let Some(wait) = in_use(elb.delete_target_group(&group.arn).await)? {
             return Ok(Some(format!(
@@ -156,17 +133,9 @@ pub async fn run(
             }
         }
         None => {
-            let api = match &provider_status.private_api_id {
-                Some(id) => apigw
-                    .get_rest_api(id)
-                    .await?
-                    .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
-                None => None,
-            };
-            let api = match api {
-                Some(a) => Some(a),
-                None => apigw.find_rest_api_by_uid(uid, "PRIVATE").await?,
-            };
+            let api = apigw
+                .find_owned_rest_api(provider_status.private_api_id.as_deref(), uid, "PRIVATE")
+                .await?;
             if let Some(api) = api {
                 apigw.delete_rest_api(&api.id).await?;
                 journal.normal(

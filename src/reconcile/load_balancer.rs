@@ -8,7 +8,7 @@ use ipnet::Ipv4Net;
 use super::{Journal, Side};
 use crate::api::{ConsumerStatus, CrossAccountApi, TargetStatus};
 use crate::aws::ec2::Subnet;
-use crate::aws::elbv2::{LoadBalancer, Target};
+use crate::aws::elbv2::{Found, Target};
 use crate::error::{Error, ErrorClass, Result};
 
 /// What the chain needs from this step.
@@ -79,20 +79,14 @@ pub async fn ensure(
     let elb = &side.clients.elbv2;
     let name = side.owner.short_name();
 
-    // I/O: target group by status ARN, else by its name (unique per account and region).
-    let mut group = match &status.target_group_arn {
-        Some(arn) => elb.find_target_group(Some(arn), &name).await?,
-        None => None,
-    };
-    if group.is_none() {
-        group = elb.find_target_group(None, &name).await?;
-        if let Some(g) = &group {
-            check_ours(side, &g.arn, "target group").await?;
-        }
-    }
-    let group = match group {
-        Some(g) => g,
-        None => {
+    // I/O: target group and NLB by the ARNs in status, else by their uid-derived names.
+    let group = match elb
+        .find_owned_target_group(status.target_group_arn.as_deref(), &name, &side.owner.uid)
+        .await?
+    {
+        Found::Ours(g) => g,
+        Found::Foreign(what) => return Err(name_taken(side, "target group", &what)),
+        Found::Absent => {
             let g = elb
                 .create_target_group(&name, &spec.vpc_id, side.owner)
                 .await?;
@@ -104,21 +98,13 @@ pub async fn ensure(
         }
     };
     status.target_group_arn = Some(group.arn.clone());
-
-    // I/O: the NLB, likewise.
-    let mut lb = match &status.load_balancer_arn {
-        Some(arn) => elb.find_load_balancer(Some(arn), &name).await?,
-        None => None,
-    };
-    if lb.is_none() {
-        lb = elb.find_load_balancer(None, &name).await?;
-        if let Some(found) = &lb {
-            check_ours(side, &found.arn, "load balancer").await?;
-        }
-    }
-    let lb: LoadBalancer = match lb {
-        Some(lb) => lb,
-        None => {
+    let lb = match elb
+        .find_owned_load_balancer(status.load_balancer_arn.as_deref(), &name, &side.owner.uid)
+        .await?
+    {
+        Found::Ours(lb) => lb,
+        Found::Foreign(what) => return Err(name_taken(side, "load balancer", &what)),
+        Found::Absent => {
             let lb = elb
                 .create_load_balancer(&name, &spec.subnet_ids, side.owner)
                 .await?;
@@ -222,21 +208,17 @@ pub async fn sync_targets(
     Ok(())
 }
 
-/// A resource found by name must carry our uid; anything else is someone else's.
-async fn check_ours(side: &Side<'_>, arn: &str, what: &str) -> Result<()> {
-    match side.clients.elbv2.uid_tag(arn).await? {
-        Some(uid) if uid == side.owner.uid => Ok(()),
-        other => Err(Error::Aws {
-            operation: "DescribeTags",
-            account: side.key.account(),
-            code: "NameTaken".into(),
-            message: format!(
-                "a {what} named {} exists ({arn}) but belongs to {:?}",
-                side.owner.short_name(),
-                other
-            ),
-            class: ErrorClass::Terminal,
-        }),
+/// A resource holds the operator's uid-derived name but not its uid tag: someone else's.
+fn name_taken(side: &Side<'_>, what: &str, found: &str) -> Error {
+    Error::Aws {
+        operation: "DescribeTags",
+        account: side.key.account(),
+        code: "NameTaken".into(),
+        message: format!(
+            "a {what} named {} exists but is not this object's: {found}",
+            side.owner.short_name()
+        ),
+        class: ErrorClass::Terminal,
     }
 }
 

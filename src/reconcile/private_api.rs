@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{Journal, Side, config_hash, invoke_url};
-use crate::api::{CrossAccountApi, DeploymentStatus, ProviderStatus, UID_TAG};
+use crate::api::{CrossAccountApi, DeploymentStatus, ProviderStatus};
 use crate::aws::apigateway::{self, RestApi};
 use crate::error::{Error, Result};
 use crate::policy;
@@ -148,13 +148,10 @@ async fn find_or_create(
 ) -> Result<RestApi> {
     let apigw = &side.clients.apigateway;
     let uid = &side.owner.uid;
-    if let Some(id) = &status.private_api_id
-        && let Some(api) = apigw.get_rest_api(id).await?
-        && api.tags.get(UID_TAG) == Some(uid)
+    if let Some(api) = apigw
+        .find_owned_rest_api(status.private_api_id.as_deref(), uid, "PRIVATE")
+        .await?
     {
-        return Ok(api);
-    }
-    if let Some(api) = apigw.find_rest_api_by_uid(uid, "PRIVATE").await? {
         return Ok(api);
     }
     let policy = policy::created_policy(vpce).to_string();

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Journal, Side, config_hash, invoke_url};
 use crate::api::{
-    AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus, UID_TAG,
+    AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus,
 };
 use crate::aws::apigateway::{self, Authorizer, Integration, Method, RestApi};
 use crate::error::{Error, Result};
@@ -211,16 +211,9 @@ pub async fn ensure_api(
     let apigw = &side.clients.apigateway;
     let uid = &side.owner.uid;
     // I/O: by status id (checking the tag), else by uid tag, else create.
-    let mut api = match &status.regional_api_id {
-        Some(id) => apigw
-            .get_rest_api(id)
-            .await?
-            .filter(|a| a.tags.get(UID_TAG) == Some(uid)),
-        None => None,
-    };
-    if api.is_none() {
-        api = apigw.find_rest_api_by_uid(uid, "REGIONAL").await?;
-    }
+    let api = apigw
+        .find_owned_rest_api(status.regional_api_id.as_deref(), uid, "REGIONAL")
+        .await?;
     let api: RestApi = match api {
         Some(a) => a,
         None => {

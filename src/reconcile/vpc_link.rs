@@ -18,13 +18,9 @@ pub async fn ensure(
 ) -> Result<Option<VpcLink>> {
     let apigw = &side.clients.apigateway;
     // I/O: by status id, else by uid tag (a crash after create), else create.
-    let mut link = match &status.vpc_link_id {
-        Some(id) => apigw.get_vpc_link(id).await?,
-        None => None,
-    };
-    if link.is_none() {
-        link = apigw.find_vpc_link_by_uid(&side.owner.uid).await?;
-    }
+    let link = apigw
+        .find_owned_vpc_link(status.vpc_link_id.as_deref(), &side.owner.uid)
+        .await?;
     let link = match link {
         // A FAILED link never recovers: remove it so the next attempt makes a new one.
         Some(l) if l.status == "FAILED" => {
