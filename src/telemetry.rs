@@ -119,7 +119,7 @@ impl Default for Metrics {
     }
 }
 
-/// Readiness: set once the controller's first watch list is in.
+/// Readiness: set once the CRD is served and listed (the controller can start watching).
 #[derive(Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 

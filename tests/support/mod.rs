@@ -173,6 +173,26 @@ impl ControllerProcess {
         }
     }
 
+    /// Waits until `/healthz` and `/readyz` answer `ok` (the first watch list is in).
+    pub async fn wait_ready(&self) {
+        let base = self.metrics.trim_end_matches("/metrics").to_string();
+        let host = base.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(&host).await.is_ok()
+                && http_get(&format!("{base}/healthz")).await.trim() == "ok"
+                && http_get(&format!("{base}/readyz")).await.trim() == "ok"
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "controller not ready on {base}/readyz after 60s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `xapi_aws_calls_total` by operation (summed over services and outcomes).
     pub async fn aws_calls(&self) -> HashMap<String, u64> {
         let text = http_get(&self.metrics).await;

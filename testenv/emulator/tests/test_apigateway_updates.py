@@ -223,3 +223,20 @@ def test_delete_unknown_rest_api_is_not_found(emu):
     with pytest.raises(ClientError) as err:
         apigw.delete_rest_api(restApiId="doesnotexist")
     assert err.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_private_api_needs_a_policy_to_deploy(emu):
+    apigw = emu.client("apigateway", PROVIDER)
+    api_id = apigw.create_rest_api(name="no-policy", endpointConfiguration={"types": ["PRIVATE"]})["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    with pytest.raises(ClientError) as err:
+        apigw.create_deployment(restApiId=api_id, stageName="prod")
+    assert err.value.response["Error"]["Code"] == "BadRequestException"
+    assert "resource policy" in err.value.response["Error"]["Message"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+              "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}]}
+    apigw.update_rest_api(restApiId=api_id, patchOperations=[
+        {"op": "replace", "path": "/policy", "value": json.dumps(policy)}])
+    assert apigw.create_deployment(restApiId=api_id, stageName="prod")["id"]

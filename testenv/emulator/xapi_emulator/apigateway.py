@@ -227,6 +227,10 @@ def _delete_rest_api(orig):
 
 def _create_deployment(orig):
     def create_deployment(self: m.RestAPI, *args: Any, **kwargs: Any) -> m.Deployment:
+        # AWS refuses to deploy a PRIVATE API that has no resource policy.
+        types = (getattr(self, "endpoint_configuration", None) or {}).get("types") or []
+        if "PRIVATE" in types and not self.policy:
+            raise BadRequestException("Private REST API doesn't have a resource policy attached to it")
         deployment = orig(self, *args, **kwargs)
         deployment.xapi_vpc_links = vpclink.integration_links(self)
         return deployment
