@@ -172,7 +172,7 @@ async fn readyz_handler(State(state): State<ServerState>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for the first watch list",
+            "waiting for the CRD to answer a list",
         )
     }
 }
