@@ -97,6 +97,11 @@ pub struct CrossAccountApiSpec {
         "fieldPath": ".externalId",
     },
     {
+        "rule": "!has(self.roleArn) || self.roleArn.split(':')[1] == (self.region.startsWith('cn-') ? 'aws-cn' : (self.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws'))",
+        "message": "spec.provider.roleArn: the role's partition does not match the region's",
+        "fieldPath": ".roleArn",
+    },
+    {
         "rule": "!has(oldSelf.vpcEndpointId) || (has(self.vpcEndpointId) && self.vpcEndpointId == oldSelf.vpcEndpointId)",
         "message": "spec.provider.vpcEndpointId is immutable once set",
         "fieldPath": ".vpcEndpointId",
@@ -115,12 +120,17 @@ pub struct CrossAccountApiSpec {
 pub struct ProviderSpec {
     /// AWS region of the provider account, e.g. `us-east-1`. Immutable.
     #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]
-    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.provider.region is immutable"}]))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self == oldSelf", "message": "spec.provider.region is immutable"},
+        {"rule": "!self.startsWith('us-iso') && !self.startsWith('eu-iso')", "message": "spec.provider.region: only the aws, aws-cn and aws-us-gov partitions are supported"},
+    ]))]
     pub region: String,
     /// IAM role to assume in the provider account. Absent: the operator's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"),
+        regex(
+            pattern = r"^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+        ),
         length(max = 2048)
     )]
     pub role_arn: Option<String>,
@@ -212,6 +222,11 @@ pub struct PrivateApiSpec {
         "fieldPath": ".externalId",
     },
     {
+        "rule": "!has(self.roleArn) || self.roleArn.split(':')[1] == (self.region.startsWith('cn-') ? 'aws-cn' : (self.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws'))",
+        "message": "spec.consumer.roleArn: the role's partition does not match the region's",
+        "fieldPath": ".roleArn",
+    },
+    {
         "rule": "!has(self.regionalApi.authorizer) || self.regionalApi.authorizer.lambdaArn.split(':')[3] == self.region",
         "message": "spec.consumer.regionalApi.authorizer.lambdaArn must be a function in the consumer's region",
         "fieldPath": ".regionalApi.authorizer.lambdaArn",
@@ -220,12 +235,17 @@ pub struct PrivateApiSpec {
 pub struct ConsumerSpec {
     /// AWS region of the consumer account, e.g. `us-east-1`. Immutable.
     #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]
-    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.consumer.region is immutable"}]))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self == oldSelf", "message": "spec.consumer.region is immutable"},
+        {"rule": "!self.startsWith('us-iso') && !self.startsWith('eu-iso')", "message": "spec.consumer.region: only the aws, aws-cn and aws-us-gov partitions are supported"},
+    ]))]
     pub region: String,
     /// IAM role to assume in the consumer account. Absent: the operator's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"),
+        regex(
+            pattern = r"^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+        ),
         length(max = 2048)
     )]
     pub role_arn: Option<String>,
@@ -272,10 +292,22 @@ pub struct RegionalApiSpec {
 /// A Lambda authorizer (CUSTOM authorization) on `ANY /` and `ANY /{proxy+}`.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.identitySource) || (has(self.type) && self.type == 'REQUEST') || self.identitySource.matches('^method[.]request[.]header[.][A-Za-z0-9._$-]+$')",
+        "message": "spec.consumer.regionalApi.authorizer.identitySource: a TOKEN authorizer takes exactly one method.request.header.<name>",
+        "fieldPath": ".identitySource",
+    },
+    {
+        "rule": "self.lambdaArn.split(':')[1] == (self.lambdaArn.split(':')[3].startsWith('cn-') ? 'aws-cn' : (self.lambdaArn.split(':')[3].startsWith('us-gov-') ? 'aws-us-gov' : 'aws'))",
+        "message": "spec.consumer.regionalApi.authorizer.lambdaArn: the ARN's partition does not match its region",
+        "fieldPath": ".lambdaArn",
+    }
+]))]
 pub struct AuthorizerSpec {
     /// ARN of the authorizer Lambda function (same region as the consumer).
     #[schemars(regex(
-        pattern = r"^arn:aws(-[a-z]+)*:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+        pattern = r"^arn:(aws|aws-cn|aws-us-gov):lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
     ))]
     pub lambda_arn: String,
     /// `TOKEN` (default: the identity is one header) or `REQUEST` (headers, query, context).

@@ -20,7 +20,7 @@ use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZ
 use crate::aws::{AccountKey, AwsClients, Ownership};
 use crate::conditions::{self, StepCondition};
 use crate::error::{Error, ErrorClass, Result};
-use crate::reconcile::{self, Journal, Side, Sides};
+use crate::reconcile::{self, Journal, Side, SideName, Sides};
 use crate::telemetry::{Metrics, Readiness};
 
 /// Field manager of every write.
@@ -38,8 +38,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// How often a Ready object is re-checked for drift.
     pub resync: Duration,
-    /// Consecutive not-ready reconciles per object, for the backoff.
-    attempts: Mutex<HashMap<String, u32>>,
+    /// Consecutive failed reconciles per object, for the error backoff.
+    errors: Mutex<HashMap<String, u32>>,
+    /// Consecutive reconciles per object spent waiting on AWS, for the polling delay.
+    waits: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
@@ -58,23 +60,39 @@ impl Context {
             metrics,
             recorder,
             resync,
-            attempts: Mutex::default(),
+            errors: Mutex::default(),
+            waits: Mutex::default(),
         }
     }
 
-    fn next_attempt(&self, key: &str) -> u32 {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = attempts.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
+    /// One more failure: the error backoff grows; the waiting delay starts over afterwards.
+    fn next_error(&self, key: &str) -> u32 {
+        bump(&self.waits, key, false);
+        bump(&self.errors, key, true)
+    }
+
+    /// One more wait on AWS: progress, so the error count starts over.
+    fn next_wait(&self, key: &str) -> u32 {
+        bump(&self.errors, key, false);
+        bump(&self.waits, key, true)
     }
 
     fn reset_attempts(&self, key: &str) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        bump(&self.errors, key, false);
+        bump(&self.waits, key, false);
     }
+}
+
+/// Counts one more for `key` (returning the count), or forgets it.
+fn bump(counts: &Mutex<HashMap<String, u32>>, key: &str, more: bool) -> u32 {
+    let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+    if !more {
+        counts.remove(key);
+        return 0;
+    }
+    let n = counts.entry(key.to_string()).or_insert(0);
+    *n = n.saturating_add(1);
+    *n
 }
 
 /// Delay before the next try after `attempt` consecutive failures of `class`.
@@ -87,6 +105,7 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
     };
     match class {
         ErrorClass::InUse => Duration::from_secs(3),
+        ErrorClass::NotYetVisible => Duration::from_secs(1),
         ErrorClass::Retryable => exp(2, 120),
         ErrorClass::Throttled => exp(10, 300),
         ErrorClass::Terminal => exp(30, 600),
@@ -175,7 +194,7 @@ fn error_policy(obj: Arc<CrossAccountApi>, err: &Error, ctx: Arc<Context>) -> Ac
         },
         other => other.class(),
     };
-    let attempt = ctx.next_attempt(&object_key(&obj));
+    let attempt = ctx.next_error(&object_key(&obj));
     let delay = backoff(class, attempt);
     if class != ErrorClass::InUse {
         warn!(object = %obj.owner_ref(), error = %err, ?delay, "will retry");
@@ -187,7 +206,7 @@ fn sides<'a>(
     ctx: &'a Context,
     obj: &CrossAccountApi,
     owner: &'a Ownership,
-) -> impl std::future::Future<Output = Sides<'a>> + 'a {
+) -> impl std::future::Future<Output = std::result::Result<Sides<'a>, (SideName, Error)>> + 'a {
     let provider_key = AccountKey {
         role_arn: obj.spec.provider.role_arn.clone(),
         external_id: obj.spec.provider.external_id.clone(),
@@ -199,9 +218,13 @@ fn sides<'a>(
         region: obj.spec.consumer.region.clone(),
     };
     async move {
-        let provider = ctx.aws.for_account(&provider_key).await;
-        let consumer = ctx.aws.for_account(&consumer_key).await;
-        Sides {
+        let (provider, consumer) = tokio::join!(
+            ctx.aws.for_account(&provider_key),
+            ctx.aws.for_account(&consumer_key)
+        );
+        let provider = provider.map_err(|e| (SideName::Provider, e))?;
+        let consumer = consumer.map_err(|e| (SideName::Consumer, e))?;
+        Ok(Sides {
             provider: Side {
                 key: provider_key,
                 clients: provider,
@@ -212,7 +235,7 @@ fn sides<'a>(
                 clients: consumer,
                 owner,
             },
-        }
+        })
     }
 }
 
@@ -229,9 +252,11 @@ fn ownership(obj: &CrossAccountApi) -> Result<Ownership> {
 
 async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>) -> Result<Action> {
     let owner = ownership(obj)?;
-    let sides = sides(ctx, obj, &owner).await;
     let journal = Journal::default();
-    let applied = reconcile::apply(&sides, obj, &journal).await;
+    let applied = match sides(ctx, obj, &owner).await {
+        Ok(sides) => reconcile::apply(&sides, obj, &journal).await,
+        Err((side, e)) => reconcile::without_credentials(obj, side, e),
+    };
 
     let old = obj.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
@@ -266,7 +291,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
             err.to_string(),
         )
         .await;
-        let attempt = ctx.next_attempt(&key);
+        let attempt = ctx.next_error(&key);
         let delay = backoff(err.class(), attempt);
         warn!(error = %err, ?delay, "step failed");
         return Ok(Action::requeue(delay));
@@ -276,7 +301,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         info!("ready");
         Ok(Action::requeue(ctx.resync))
     } else {
-        let attempt = ctx.next_attempt(&key);
+        let attempt = ctx.next_wait(&key);
         Ok(Action::requeue(waiting_delay(attempt)))
     }
 }
@@ -298,7 +323,7 @@ async fn cleanup(
         return Ok(Action::await_change());
     }
     let owner = ownership(obj)?;
-    let sides = sides(ctx, obj, &owner).await;
+    let sides = sides(ctx, obj, &owner).await.map_err(|(_, e)| e)?;
     let journal = Journal::default();
     let outcome = reconcile::cleanup::run(&sides, obj, &journal).await;
     publish(ctx, obj, journal).await;

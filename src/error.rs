@@ -18,6 +18,9 @@ pub enum ErrorClass {
     /// AWS refused an out-of-order delete or change ("is referenced in", ResourceInUse,
     /// DependencyViolation); the dependency goes away by itself, so retry soon.
     InUse,
+    /// AWS does not show yet what it has just made (EC2's eventual consistency: a new security
+    /// group or ENI is NotFound for a moment); retry soon.
+    NotYetVisible,
 }
 
 impl ErrorClass {
@@ -28,6 +31,7 @@ impl ErrorClass {
             ErrorClass::Retryable => "retryable",
             ErrorClass::Throttled => "throttled",
             ErrorClass::InUse => "in_use",
+            ErrorClass::NotYetVisible => "not_yet_visible",
         }
     }
 }
@@ -100,12 +104,26 @@ const IN_USE_CODES: &[&str] = &[
 ];
 
 impl Error {
-    /// Builds an [`Error::Aws`] from an SDK error.
+    /// Builds an [`Error::Aws`] from an SDK error. A call that failed because its role could
+    /// not be assumed becomes an `AssumeRole` error with STS's code and message.
     pub fn aws<E, R>(operation: &'static str, account: &str, err: SdkError<E, R>) -> Self
     where
-        E: ProvideErrorMetadata + fmt::Debug,
-        R: fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug + 'static,
     {
+        if !matches!(err, SdkError::ServiceError(_))
+            && let Some(sts) = assume_role_error(&err)
+        {
+            let code = sts.code().unwrap_or("Unknown").to_string();
+            let message = sts.message().unwrap_or_default().to_string();
+            return Error::Aws {
+                operation: "AssumeRole",
+                account: account.to_string(),
+                class: classify(&code, &message),
+                code,
+                message,
+            };
+        }
         let (code, message, class) = match &err {
             SdkError::ServiceError(service) => {
                 let e = service.err();
@@ -139,6 +157,26 @@ impl Error {
             code,
             message,
             class,
+        }
+    }
+
+    /// The same error, retried soon: AWS has not caught up with what the operator just made.
+    pub fn not_yet_visible(self) -> Self {
+        match self {
+            Error::Aws {
+                operation,
+                account,
+                code,
+                message,
+                ..
+            } => Error::Aws {
+                operation,
+                account,
+                code,
+                message,
+                class: ErrorClass::NotYetVisible,
+            },
+            other => other,
         }
     }
 
@@ -178,6 +216,22 @@ impl Error {
     }
 }
 
+/// The STS error behind a credentials failure, found along the error's sources.
+fn assume_role_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a aws_sdk_sts::operation::assume_role::AssumeRoleError> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) =
+            e.downcast_ref::<aws_sdk_sts::operation::assume_role::AssumeRoleError>()
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Classifies an AWS error code and message.
 pub fn classify(code: &str, message: &str) -> ErrorClass {
     if THROTTLING_CODES.contains(&code) {
@@ -186,7 +240,9 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         || (code == "BadRequestException" && message.contains("is referenced in"))
     {
         ErrorClass::InUse
-    } else if code.starts_with("Internal") || code == "ServiceUnavailable" || code == "Unavailable"
+    } else if code.starts_with("Internal")
+        || code.starts_with("ServiceUnavailable")
+        || code == "Unavailable"
     {
         ErrorClass::Retryable
     } else {
@@ -225,6 +281,14 @@ mod tests {
             ErrorClass::Terminal
         );
         assert_eq!(classify("InternalFailure", ""), ErrorClass::Retryable);
+        assert_eq!(
+            classify("ServiceUnavailableException", ""),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify("AccessDenied", "not authorized to perform: sts:AssumeRole"),
+            ErrorClass::Terminal
+        );
         assert_eq!(
             classify("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
             ErrorClass::Terminal

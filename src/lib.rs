@@ -8,6 +8,8 @@ pub mod conditions;
 pub mod controller;
 pub mod error;
 pub mod leader;
+pub mod limits;
+pub mod partition;
 pub mod policy;
 pub mod reconcile;
 pub mod telemetry;

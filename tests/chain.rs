@@ -162,7 +162,13 @@ async fn provider_endpoint(uid: &str) -> (String, Vec<String>, Vec<String>) {
     let enis = p
         .ec2
         .describe_network_interfaces()
-        .set_network_interface_ids(Some(e.network_interface_ids().to_vec()))
+        // By filter: by id, EC2 fails the whole call while one ENI is not visible yet.
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("network-interface-id")
+                .set_values(Some(e.network_interface_ids().to_vec()))
+                .build(),
+        )
         .send()
         .await
         .expect("ENIs");

@@ -8,41 +8,7 @@ use std::time::Duration;
 
 use cross_account_api_operator::api::CrossAccountApi;
 use serde_json::json;
-use support::{ControllerProcess, env, is_ready};
-
-/// Restores the emulator's startup settings when dropped (also on panic).
-struct EmulatorSettings;
-
-impl EmulatorSettings {
-    async fn set(body: serde_json::Value) -> Self {
-        let answer = support::http_post(
-            &format!("{}/_xapi/config", env("AWS_ENDPOINT_URL")),
-            &body.to_string(),
-        )
-        .await;
-        assert!(
-            answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
-            "emulator refused {body}: {answer}"
-        );
-        EmulatorSettings
-    }
-}
-
-impl Drop for EmulatorSettings {
-    fn drop(&mut self) {
-        // Back to the startup settings, keeping what moto holds.
-        let url = format!("{}/_xapi/reset", env("AWS_ENDPOINT_URL"));
-        let body = json!({"moto": false}).to_string();
-        // Drop cannot await: do it on a fresh runtime in a thread.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(support::http_post(&url, &body)))
-        })
-        .join();
-    }
-}
+use support::{ControllerProcess, EmulatorSettings, env, is_ready};
 
 fn ready_at(obj: &CrossAccountApi, type_: &str) -> jiff::Timestamp {
     obj.status

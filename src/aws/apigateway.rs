@@ -35,6 +35,12 @@ pub struct RestApi {
     pub vpc_endpoint_ids: Vec<String>,
     /// Tags.
     pub tags: HashMap<String, String>,
+    /// `disableExecuteApiEndpoint`: the API's own execute-api name no longer answers.
+    pub execute_api_disabled: bool,
+    /// TLS security policy (`TLS_1_2`, `SecurityPolicy_…`), when GetRestApi gave one.
+    pub security_policy: Option<String>,
+    /// Endpoint access mode (`BASIC`, `STRICT`), when GetRestApi gave one.
+    pub endpoint_access_mode: Option<String>,
 }
 
 /// A resource (path) with its methods.
@@ -74,6 +80,17 @@ pub struct Integration {
     pub connection_id: Option<String>,
     /// Request parameter mappings.
     pub request_parameters: HashMap<String, String>,
+}
+
+/// What a method has around it (see [`ApiGateway::method_setup`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MethodSetup {
+    /// The integration's type (MOCK, HTTP_PROXY, …); `None`: no integration.
+    pub integration_kind: Option<String>,
+    /// Status codes of the method responses, sorted.
+    pub method_responses: Vec<String>,
+    /// Status codes of the integration responses, sorted.
+    pub integration_responses: Vec<String>,
 }
 
 /// A Lambda authorizer.
@@ -133,11 +150,6 @@ pub fn add(path: &str, value: impl Into<String>) -> PatchOperation {
     patch(Op::Add, path, Some(value.into()))
 }
 
-/// A `remove` patch operation.
-pub fn remove(path: &str, value: Option<String>) -> PatchOperation {
-    patch(Op::Remove, path, value)
-}
-
 fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error().and_then(|e| e.code()) == Some("NotFoundException")
 }
@@ -160,6 +172,9 @@ fn rest_api_from(
             .map(|e| e.vpc_endpoint_ids().to_vec())
             .unwrap_or_default(),
         tags: tags.cloned().unwrap_or_default(),
+        execute_api_disabled: false,
+        security_policy: None,
+        endpoint_access_mode: None,
     })
 }
 
@@ -215,8 +230,8 @@ impl ApiGateway {
         fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
     ) -> Result<T>
     where
-        E: ProvideErrorMetadata + std::fmt::Debug,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
     {
         self.limiter.acquire(op).await;
         fut.await.map_err(|e| Error::aws(op, &self.account, e))
@@ -228,8 +243,8 @@ impl ApiGateway {
         fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
     ) -> Result<Option<T>>
     where
-        E: ProvideErrorMetadata + std::fmt::Debug,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
     {
         self.limiter.acquire(op).await;
         match fut.await {
@@ -266,6 +281,12 @@ impl ApiGateway {
                 a.endpoint_configuration(),
                 a.tags(),
             )
+            .map(|api| RestApi {
+                execute_api_disabled: a.disable_execute_api_endpoint(),
+                security_policy: a.security_policy().map(|p| p.as_str().to_string()),
+                endpoint_access_mode: a.endpoint_access_mode().map(|m| m.as_str().to_string()),
+                ..api
+            })
         }))
     }
 
@@ -288,6 +309,18 @@ impl ApiGateway {
         {
             return Ok(Some(api));
         }
+        Ok(self
+            .owned_rest_apis(uid, endpoint_type)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every REST API of `endpoint_type` tagged with `uid`, by id: more than one only when a
+    /// create (which takes no client token) was repeated after its answer was lost.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
+    pub async fn owned_rest_apis(&self, uid: &str, endpoint_type: &str) -> Result<Vec<RestApi>> {
+        let mut found = Vec::new();
         let mut position = None;
         loop {
             let out = self
@@ -300,27 +333,30 @@ impl ApiGateway {
                         .send(),
                 )
                 .await?;
-            let found = out
-                .items()
-                .iter()
-                .filter_map(|a| {
-                    rest_api_from(
-                        a.id(),
-                        a.name(),
-                        a.policy(),
-                        a.endpoint_configuration(),
-                        a.tags(),
-                    )
-                })
-                .find(ours);
-            if found.is_some() {
-                return Ok(found);
-            }
+            found.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|a| {
+                        rest_api_from(
+                            a.id(),
+                            a.name(),
+                            a.policy(),
+                            a.endpoint_configuration(),
+                            a.tags(),
+                        )
+                    })
+                    .filter(|a| {
+                        a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
+                            && a.endpoint_types.iter().any(|t| t == endpoint_type)
+                    }),
+            );
             match out.position() {
                 Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
-                _ => return Ok(None),
+                _ => break,
             }
         }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
     }
 
     /// Creates a REST API: PRIVATE (with its VPC endpoints and policy) or REGIONAL.
@@ -585,14 +621,51 @@ impl ApiGateway {
         Ok(())
     }
 
-    /// Sets up a MOCK integration answering 200 with `body` (for `GET /health`).
+    /// What a method has set up around it: its integration's type and the status codes of its
+    /// method and integration responses. `None`: no such method.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
+    pub async fn method_setup(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+    ) -> Result<Option<MethodSetup>> {
+        let out = self
+            .find(
+                "GetMethod",
+                self.client
+                    .get_method()
+                    .rest_api_id(api_id)
+                    .resource_id(resource_id)
+                    .http_method(http_method)
+                    .send(),
+            )
+            .await?;
+        Ok(out.map(|m| {
+            fn keys<V>(map: Option<&HashMap<String, V>>) -> Vec<String> {
+                let mut k: Vec<String> =
+                    map.map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                k.sort();
+                k
+            }
+            let integration = m.method_integration();
+            MethodSetup {
+                integration_kind: integration
+                    .and_then(|i| i.r#type())
+                    .map(|t| t.as_str().to_string()),
+                method_responses: keys(m.method_responses()),
+                integration_responses: keys(integration.and_then(|i| i.integration_responses())),
+            }
+        }))
+    }
+
+    /// Sets up a MOCK integration that answers with status 200.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "PutIntegration"))]
     pub async fn put_mock_integration(
         &self,
         api_id: &str,
         resource_id: &str,
         http_method: &str,
-        body: &str,
     ) -> Result<()> {
         self.call(
             "PutIntegration",
@@ -606,6 +679,17 @@ impl ApiGateway {
                 .send(),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Declares the method's 200 response.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "PutMethodResponse"))]
+    pub async fn put_method_response_200(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+    ) -> Result<()> {
         self.call(
             "PutMethodResponse",
             self.client
@@ -617,6 +701,18 @@ impl ApiGateway {
                 .send(),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Maps the integration's 200 to a 200 with `body`.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "PutIntegrationResponse"))]
+    pub async fn put_integration_response_200(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        body: &str,
+    ) -> Result<()> {
         self.call(
             "PutIntegrationResponse",
             self.client
@@ -819,6 +915,14 @@ impl ApiGateway {
                 l.target_arns(),
             ));
         }
+        Ok(self.owned_vpc_links(uid).await?.into_iter().next())
+    }
+
+    /// Every VPC link tagged with `uid`, by id: more than one only when a create (which takes
+    /// no client token) was repeated after its answer was lost.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]
+    pub async fn owned_vpc_links(&self, uid: &str) -> Result<Vec<VpcLink>> {
+        let mut found = Vec::new();
         let mut position = None;
         loop {
             let out = self
@@ -831,19 +935,21 @@ impl ApiGateway {
                         .send(),
                 )
                 .await?;
-            if let Some(l) = out.items().iter().find(|l| tagged(l.tags(), uid)) {
-                return Ok(vpc_link_from(
-                    l.id(),
-                    l.status(),
-                    l.status_message(),
-                    l.target_arns(),
-                ));
-            }
+            found.extend(
+                out.items()
+                    .iter()
+                    .filter(|l| tagged(l.tags(), uid))
+                    .filter_map(|l| {
+                        vpc_link_from(l.id(), l.status(), l.status_message(), l.target_arns())
+                    }),
+            );
             match out.position() {
                 Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
-                _ => return Ok(None),
+                _ => break,
             }
         }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
     }
 
     /// Creates a REST VPC link to an NLB.

@@ -1,4 +1,12 @@
 //! EC2: the execute-api Interface endpoint, its ENIs, the endpoint's security group, subnets.
+//!
+//! EC2 is eventually consistent: what was just created can be NotFound to the next call for a
+//! moment. The client remembers what it created, and a NotFound for such an id is an error of
+//! class [`ErrorClass::NotYetVisible`] (retried soon), not a sign that the resource is gone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -8,7 +16,37 @@ use tracing::instrument;
 
 use super::{Ownership, error_code, to_error};
 use crate::api::UID_TAG;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
+
+/// How long after its creation a NotFound for an id is taken for EC2 catching up. AWS documents
+/// no bound; its guide speaks of seconds, so a minute errs on the safe side.
+const SETTLING: Duration = Duration::from_secs(60);
+
+/// Ids this client created, with when.
+#[derive(Debug, Default)]
+struct RecentIds(Mutex<HashMap<String, Instant>>);
+
+impl RecentIds {
+    fn note(&self, id: &str) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.retain(|_, at| at.elapsed() < SETTLING);
+            ids.insert(id.to_string(), Instant::now());
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.remove(id);
+        }
+    }
+
+    fn any_recent<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> bool {
+        self.0.lock().is_ok_and(|known| {
+            ids.into_iter()
+                .any(|id| known.get(id).is_some_and(|at| at.elapsed() < SETTLING))
+        })
+    }
+}
 
 /// An Interface VPC endpoint as the controller needs to see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +131,17 @@ impl EndpointChange {
 pub struct Ec2 {
     client: Client,
     account: String,
+    recent: Arc<RecentIds>,
+}
+
+/// The addresses of an endpoint's ENIs, and whether EC2 showed every one of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EniAddresses {
+    /// Private IPv4 addresses, sorted.
+    pub ips: Vec<String>,
+    /// ENIs the endpoint lists that DescribeNetworkInterfaces did not show (just made or just
+    /// removed by a change of subnets).
+    pub unseen: usize,
 }
 
 fn filter(name: &str, value: impl Into<String>) -> Filter {
@@ -167,7 +216,26 @@ const GONE_STATES: &[&str] = &["deleted", "deleting", "failed", "rejected", "exp
 
 impl Ec2 {
     pub(crate) fn new(client: Client, account: String) -> Self {
-        Ec2 { client, account }
+        Ec2 {
+            client,
+            account,
+            recent: Arc::default(),
+        }
+    }
+
+    /// Whether this client created `id` moments ago, so that EC2 may not show it yet.
+    pub fn just_created(&self, id: &str) -> bool {
+        self.recent.any_recent([id])
+    }
+
+    /// `err` retried soon when it is a NotFound and one of `ids` was created here moments ago.
+    fn settling(&self, err: Error, ids: &[&str]) -> Error {
+        let not_found = err.code().is_some_and(|c| c.ends_with(".NotFound"));
+        if not_found && self.recent.any_recent(ids.iter().copied()) {
+            err.not_yet_visible()
+        } else {
+            err
+        }
     }
 
     /// The endpoint with this id; `None` when it does not exist or is deleted.
@@ -185,14 +253,24 @@ impl Ec2 {
                 .iter()
                 .filter_map(endpoint_from)
                 .find(|e| !GONE_STATES.contains(&e.state.as_str()))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(to_error("DescribeVpcEndpoints", &self.account)(e)),
+            Err(e) if is_not_found(&e) && !self.recent.any_recent([id]) => Ok(None),
+            Err(e) => Err(self.settling(to_error("DescribeVpcEndpoints", &self.account)(e), &[id])),
         }
     }
 
     /// The live endpoint tagged with this uid in `vpc_id`, if any (adoption after a crash).
-    #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
     pub async fn find_endpoint_by_uid(&self, vpc_id: &str, uid: &str) -> Result<Option<Endpoint>> {
+        Ok(self
+            .find_endpoints_by_uid(vpc_id, uid)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every live endpoint tagged with this uid in `vpc_id`: more than one only when a create
+    /// was repeated after its answer was lost.
+    #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
+    pub async fn find_endpoints_by_uid(&self, vpc_id: &str, uid: &str) -> Result<Vec<Endpoint>> {
         let out = self
             .client
             .describe_vpc_endpoints()
@@ -205,7 +283,8 @@ impl Ec2 {
             .vpc_endpoints()
             .iter()
             .filter_map(endpoint_from)
-            .find(|e| !GONE_STATES.contains(&e.state.as_str())))
+            .filter(|e| !GONE_STATES.contains(&e.state.as_str()))
+            .collect())
     }
 
     /// Creates the endpoint; `client_token` makes a retried create return the first endpoint.
@@ -229,18 +308,35 @@ impl Ec2 {
             .tag_specifications(tag_spec(
                 ResourceType::VpcEndpoint,
                 owner,
-                Some(&owner.owner),
+                Some(&crate::limits::fit(
+                    &owner.owner,
+                    crate::limits::TAG_VALUE_MAX,
+                )),
             ))
             .send()
             .await
-            .map_err(to_error("CreateVpcEndpoint", &self.account))?;
-        out.vpc_endpoint()
-            .and_then(endpoint_from)
-            .ok_or_else(|| Error::Unexpected {
-                operation: "CreateVpcEndpoint",
-                account: self.account.clone(),
-                detail: "no endpoint in the answer".into(),
-            })
+            .map_err(|e| {
+                let groups: Vec<&str> = req.security_group_ids.iter().map(String::as_str).collect();
+                self.settling(to_error("CreateVpcEndpoint", &self.account)(e), &groups)
+            })?;
+        let endpoint =
+            out.vpc_endpoint()
+                .and_then(endpoint_from)
+                .ok_or_else(|| Error::Unexpected {
+                    operation: "CreateVpcEndpoint",
+                    account: self.account.clone(),
+                    detail: "no endpoint in the answer".into(),
+                })?;
+        self.recent.note(&endpoint.id);
+        for eni in &endpoint.network_interface_ids {
+            self.recent.note(eni);
+        }
+        Ok(endpoint)
+    }
+
+    /// Whether an endpoint's state means it no longer exists (deleted, failed, …).
+    pub fn is_gone(endpoint: &Endpoint) -> bool {
+        GONE_STATES.contains(&endpoint.state.as_str())
     }
 
     /// Applies a change to an endpoint.
@@ -257,13 +353,25 @@ impl Ec2 {
             .set_private_dns_enabled(change.private_dns_enabled)
             .send()
             .await
-            .map_err(to_error("ModifyVpcEndpoint", &self.account))?;
+            .map_err(|e| {
+                let mut ids = vec![id];
+                ids.extend(change.add_security_group_ids.iter().map(String::as_str));
+                self.settling(to_error("ModifyVpcEndpoint", &self.account)(e), &ids)
+            })?;
         Ok(())
     }
 
     /// Deletes an endpoint; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DeleteVpcEndpoints"))]
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
+        let result = self.delete_endpoint_once(id).await;
+        if result.is_ok() {
+            self.recent.forget(id);
+        }
+        result
+    }
+
+    async fn delete_endpoint_once(&self, id: &str) -> Result<()> {
         match self
             .client
             .delete_vpc_endpoints()
@@ -294,54 +402,124 @@ impl Ec2 {
         }
     }
 
-    /// Private IPv4 addresses of these ENIs, sorted.
+    /// Private IPv4 addresses of these ENIs. Asked by filter, not by id: by id, EC2 fails the
+    /// whole call when one ENI is gone (removed with its subnet) or not visible yet.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeNetworkInterfaces"))]
-    pub async fn eni_ips(&self, eni_ids: &[String]) -> Result<Vec<String>> {
+    pub async fn eni_addresses(&self, eni_ids: &[String]) -> Result<EniAddresses> {
         if eni_ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(EniAddresses::default());
         }
         let out = self
             .client
             .describe_network_interfaces()
-            .set_network_interface_ids(Some(eni_ids.to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("network-interface-id")
+                    .set_values(Some(eni_ids.to_vec()))
+                    .build(),
+            )
             .send()
             .await
             .map_err(to_error("DescribeNetworkInterfaces", &self.account))?;
-        let mut ips: Vec<String> = out
-            .network_interfaces()
+        let seen = out.network_interfaces();
+        let mut ips: Vec<String> = seen
             .iter()
             .filter_map(|n| n.private_ip_address().map(str::to_string))
             .collect();
         ips.sort();
-        Ok(ips)
+        Ok(EniAddresses {
+            ips,
+            unseen: eni_ids.len().saturating_sub(seen.len()),
+        })
     }
 
     /// The security group tagged with this uid in `vpc_id`, if any.
-    #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeSecurityGroups"))]
     pub async fn find_security_group_by_uid(
         &self,
         vpc_id: &str,
         uid: &str,
     ) -> Result<Option<SecurityGroup>> {
+        let found = self
+            .security_groups(vec![
+                filter(&format!("tag:{UID_TAG}"), uid),
+                filter("vpc-id", vpc_id),
+            ])
+            .await?;
+        Ok(found.into_iter().next().map(|(g, _)| g))
+    }
+
+    /// Security groups matching `filters`, each with its uid tag.
+    #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeSecurityGroups"))]
+    async fn security_groups(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<(SecurityGroup, Option<String>)>> {
         let out = self
             .client
             .describe_security_groups()
-            .filters(filter(&format!("tag:{UID_TAG}"), uid))
-            .filters(filter("vpc-id", vpc_id))
+            .set_filters(Some(filters))
             .send()
             .await
             .map_err(to_error("DescribeSecurityGroups", &self.account))?;
-        Ok(out.security_groups().iter().find_map(|g| {
-            Some(SecurityGroup {
-                id: g.group_id()?.to_string(),
-                https_cidrs: https_cidrs(g.ip_permissions()),
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(|g| {
+                let uid = g
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(UID_TAG))
+                    .and_then(|t| t.value())
+                    .map(str::to_string);
+                Some((
+                    SecurityGroup {
+                        id: g.group_id()?.to_string(),
+                        https_cidrs: https_cidrs(g.ip_permissions()),
+                    },
+                    uid,
+                ))
             })
-        }))
+            .collect())
     }
 
-    /// Creates the endpoint's security group (no ingress yet).
-    #[instrument(skip(self, owner), fields(account = %self.account, service = "ec2", operation = "CreateSecurityGroup"))]
+    /// Creates the endpoint's security group (no ingress yet) and returns its id. Group names
+    /// are unique per VPC and CreateSecurityGroup takes no client token: when a retry after a
+    /// lost answer finds the name taken by this object's own group, that group is the answer.
     pub async fn create_security_group(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        owner: &Ownership,
+    ) -> Result<String> {
+        match self.create_security_group_once(vpc_id, name, owner).await {
+            Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+                let found = self
+                    .security_groups(vec![filter("group-name", name), filter("vpc-id", vpc_id)])
+                    .await?;
+                match found.into_iter().next() {
+                    Some((group, uid)) if uid.as_deref() == Some(owner.uid.as_str()) => {
+                        Ok(group.id)
+                    }
+                    Some((group, _)) => Err(Error::Aws {
+                        operation: "CreateSecurityGroup",
+                        account: self.account.clone(),
+                        code: "NameTaken".into(),
+                        message: format!(
+                            "security group {} is named {name} but is not this object's",
+                            group.id
+                        ),
+                        class: ErrorClass::Terminal,
+                    }),
+                    // The name is taken by a group EC2 does not show yet: ours, just made.
+                    None => Err(e.not_yet_visible()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    #[instrument(skip(self, owner), fields(account = %self.account, service = "ec2", operation = "CreateSecurityGroup"))]
+    async fn create_security_group_once(
         &self,
         vpc_id: &str,
         name: &str,
@@ -351,22 +529,25 @@ impl Ec2 {
             .client
             .create_security_group()
             .group_name(name)
-            .description(format!(
-                "execute-api endpoint of {} (cross-account-api-operator)",
-                owner.owner
+            .description(crate::limits::fit(
+                &format!(
+                    "execute-api endpoint of {} (cross-account-api-operator)",
+                    owner.owner
+                ),
+                crate::limits::SECURITY_GROUP_DESCRIPTION_MAX,
             ))
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, owner, Some(name)))
             .send()
             .await
             .map_err(to_error("CreateSecurityGroup", &self.account))?;
-        out.group_id()
-            .map(str::to_string)
-            .ok_or_else(|| Error::Unexpected {
-                operation: "CreateSecurityGroup",
-                account: self.account.clone(),
-                detail: "no group id in the answer".into(),
-            })
+        let id = out.group_id().ok_or_else(|| Error::Unexpected {
+            operation: "CreateSecurityGroup",
+            account: self.account.clone(),
+            detail: "no group id in the answer".into(),
+        })?;
+        self.recent.note(id);
+        Ok(id.to_string())
     }
 
     /// Allows TCP 443 from these CIDRs.
@@ -378,7 +559,12 @@ impl Ec2 {
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(to_error("AuthorizeSecurityGroupIngress", &self.account))?;
+            .map_err(|e| {
+                self.settling(
+                    to_error("AuthorizeSecurityGroupIngress", &self.account)(e),
+                    &[group_id],
+                )
+            })?;
         Ok(())
     }
 
@@ -391,7 +577,12 @@ impl Ec2 {
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(to_error("RevokeSecurityGroupIngress", &self.account))?;
+            .map_err(|e| {
+                self.settling(
+                    to_error("RevokeSecurityGroupIngress", &self.account)(e),
+                    &[group_id],
+                )
+            })?;
         Ok(())
     }
 
@@ -406,9 +597,15 @@ impl Ec2 {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(to_error("DeleteSecurityGroup", &self.account)(e)),
+            Ok(_) => {
+                self.recent.forget(group_id);
+                Ok(())
+            }
+            Err(e) if is_not_found(&e) && !self.recent.any_recent([group_id]) => Ok(()),
+            Err(e) => Err(self.settling(
+                to_error("DeleteSecurityGroup", &self.account)(e),
+                &[group_id],
+            )),
         }
     }
 

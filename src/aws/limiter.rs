@@ -1,6 +1,7 @@
 //! Client-side limiter for API Gateway's control-plane quotas, which are fixed per account and
 //! region and shared by every object: 10 requests/s (burst 40) in all, CreateDeployment 1 per 5 s,
-//! CreateRestApi 1 per 3 s, DeleteRestApi 1 per 30 s. Waiting here is cheaper than a 429.
+//! CreateRestApi 1 per 3 s, DeleteRestApi 1 per 30 s, GetResources 5 per 2 s, CreateResource and
+//! DeleteResource 5 per s ("Amazon API Gateway quotas"). Waiting here is cheaper than a 429.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,12 +27,15 @@ const RATE_PER_SECOND: f64 = 10.0;
 const MARGIN: f64 = 1.05;
 const BURST: f64 = 40.0;
 
-/// Minimum interval between two calls of one operation, at scale 1.
+/// Minimum interval between two calls of one operation, at scale 1. "5 per 2 s" is paced as
+/// one per 0.4 s: never over the quota, at the cost of its burst.
 fn operation_interval(operation: &str) -> Option<Duration> {
     match operation {
         "CreateDeployment" => Some(Duration::from_secs(5)),
         "CreateRestApi" => Some(Duration::from_secs(3)),
         "DeleteRestApi" => Some(Duration::from_secs(30)),
+        "GetResources" => Some(Duration::from_millis(400)),
+        "CreateResource" | "DeleteResource" => Some(Duration::from_millis(200)),
         _ => None,
     }
 }
@@ -152,6 +156,35 @@ mod tests {
         assert!(
             b.try_acquire("CreateDeployment", t0 + Duration::from_millis(5250))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn resource_calls_stay_under_their_quotas() {
+        // GetResources 5 per 2 s; CreateResource and DeleteResource 5 per s.
+        let t0 = Instant::now();
+        let mut b = Buckets::new(1.0, t0);
+        let in_window = |b: &mut Buckets, op: &'static str, window: Duration| {
+            let mut admitted = 0;
+            let mut t = t0;
+            while t < t0 + window {
+                if b.try_acquire(op, t).is_ok() {
+                    admitted += 1;
+                }
+                t += Duration::from_millis(10);
+            }
+            admitted
+        };
+        assert_eq!(in_window(&mut b, "GetResources", Duration::from_secs(2)), 5);
+        let mut b = Buckets::new(1.0, t0);
+        assert_eq!(
+            in_window(&mut b, "CreateResource", Duration::from_secs(1)),
+            5
+        );
+        let mut b = Buckets::new(1.0, t0);
+        assert_eq!(
+            in_window(&mut b, "DeleteResource", Duration::from_secs(1)),
+            5
         );
     }
 

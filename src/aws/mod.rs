@@ -39,8 +39,8 @@ pub(crate) fn to_error<'a, E, R>(
     account: &'a str,
 ) -> impl FnOnce(SdkError<E, R>) -> Error + 'a
 where
-    E: ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
 {
     move |e| Error::aws(operation, account, e)
 }
@@ -121,10 +121,13 @@ impl AwsClients {
         }
     }
 
-    /// The clients for one side, built once per key.
-    pub async fn for_account(&self, key: &AccountKey) -> AccountClients {
+    /// The clients for one side, built once per key. The first use asks STS who the
+    /// credentials are (`GetCallerIdentity`): a role that cannot be assumed fails here with
+    /// AWS's code, and the API Gateway limiter is keyed by the real account id, so objects on
+    /// different roles of one account share its quota.
+    pub async fn for_account(&self, key: &AccountKey) -> Result<AccountClients, Error> {
         if let Some(found) = self.cache.lock().await.get(key) {
-            return found.clone();
+            return Ok(found.clone());
         }
         let region = Region::new(key.region.clone());
         let mut builder = self.base.to_builder();
@@ -144,8 +147,20 @@ impl AwsClients {
             )));
         }
         let config = builder.build();
-        let account = key.account();
         let interceptor = metrics::CallMetrics::new(self.metrics.clone());
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        let account = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(to_error("GetCallerIdentity", &key.account()))?
+            .account()
+            .map(str::to_string)
+            .unwrap_or_else(|| key.account());
         let limiter = {
             let mut limiters = self.limiters.lock().await;
             limiters
@@ -182,7 +197,7 @@ impl AwsClients {
             ),
         };
         self.cache.lock().await.insert(key.clone(), clients.clone());
-        clients
+        Ok(clients)
     }
 }
 
@@ -196,10 +211,14 @@ pub struct Ownership {
 }
 
 impl Ownership {
-    /// The tag pairs, owner first.
+    /// The tag pairs, owner first; a `<namespace>/<name>` too long for a tag value is
+    /// shortened with a hash (the uid tag identifies the object either way).
     pub fn tags(&self) -> [(&'static str, String); 2] {
         [
-            (crate::api::OWNER_TAG, self.owner.clone()),
+            (
+                crate::api::OWNER_TAG,
+                crate::limits::fit(&self.owner, crate::limits::TAG_VALUE_MAX),
+            ),
             (crate::api::UID_TAG, self.uid.clone()),
         ]
     }

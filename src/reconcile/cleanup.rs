@@ -3,7 +3,8 @@
 //! statement on an adopted one) → endpoint → security group.
 //!
 //! Every resource is found by status id or by its uid tag, so this works even if Apply never
-//! finished; what is already gone counts as deleted; AWS's ordering refusals become waits.
+//! finished; every copy with the uid tag goes (a create repeated after a lost answer leaves
+//! one); what is already gone counts as deleted; AWS's ordering refusals become waits.
 
 use super::{Journal, Sides};
 use crate::api::CrossAccountApi;
@@ -27,10 +28,7 @@ pub async fn run(
 
     // 1. Regional API (its integrations hold the VPC link).
     let edge_apigw = &c.clients.apigateway;
-    let regional = edge_apigw
-        .find_owned_rest_api(consumer_status.regional_api_id.as_deref(), uid, "REGIONAL")
-        .await?;
-    if let Some(api) = regional {
+    for api in edge_apigw.owned_rest_apis(uid, "REGIONAL").await? {
         edge_apigw.delete_rest_api(&api.id).await?;
         journal.normal(
             "DeletedRegionalApi",
@@ -38,11 +36,9 @@ pub async fn run(
         );
     }
 
-    // 2. VPC link, polled until it is gone (it has no DELETED state).
-    let link = edge_apigw
-        .find_owned_vpc_link(consumer_status.vpc_link_id.as_deref(), uid)
-        .await?;
-    if let Some(link) = link {
+    // 2. VPC links, polled until gone (a link has no DELETED state).
+    let links = edge_apigw.owned_vpc_links(uid).await?;
+    for link in &links {
         if link.status != "DELETING" {
             if let Some(wait) = in_use(edge_apigw.delete_vpc_link(&link.id).await)? {
                 return Ok(Some(format!(
@@ -52,6 +48,8 @@ pub async fn run(
             }
             journal.normal("DeletingVpcLink", format!("deleting VPC link {}", link.id));
         }
+    }
+    if let Some(link) = links.first() {
         return Ok(Some(format!(
             "waiting for VPC link {} to be deleted",
             link.id
@@ -133,10 +131,7 @@ pub async fn run(
             }
         }
         None => {
-            let api = apigw
-                .find_owned_rest_api(provider_status.private_api_id.as_deref(), uid, "PRIVATE")
-                .await?;
-            if let Some(api) = api {
+            for api in apigw.owned_rest_apis(uid, "PRIVATE").await? {
                 apigw.delete_rest_api(&api.id).await?;
                 journal.normal(
                     "DeletedPrivateApi",
@@ -146,41 +141,64 @@ pub async fn run(
         }
     }
 
-    // 6. Endpoint (created only).
+    // 6. Endpoints (created only). One made moments ago may not be listed yet: wait for it.
     let ec2 = &p.clients.ec2;
-    if spec.vpc_endpoint_id.is_none()
-        && let Some(endpoint) = ec2.find_endpoint_by_uid(&spec.vpc_id, uid).await?
-    {
-        ec2.delete_endpoint(&endpoint.id).await?;
-        journal.normal(
-            "DeletingVpcEndpoint",
-            format!("deleting VPC endpoint {}", endpoint.id),
-        );
+    if spec.vpc_endpoint_id.is_none() {
+        let endpoints = ec2.find_endpoints_by_uid(&spec.vpc_id, uid).await?;
+        for endpoint in &endpoints {
+            ec2.delete_endpoint(&endpoint.id).await?;
+            journal.normal(
+                "DeletingVpcEndpoint",
+                format!("deleting VPC endpoint {}", endpoint.id),
+            );
+        }
+        if let Some(id) = not_listed_yet(ec2, &provider_status.vpc_endpoint_id, endpoints.len()) {
+            return Ok(Some(format!("waiting for EC2 to show VPC endpoint {id}")));
+        }
     }
 
     // 7. Security group (owned only); an endpoint still deleting holds it.
-    if spec.security_group_ids.is_none()
-        && let Some(group) = ec2.find_security_group_by_uid(&spec.vpc_id, uid).await?
-    {
-        if let Some(wait) = in_use(ec2.delete_security_group(&group.id).await)? {
-            return Ok(Some(format!(
-                "security group {} is still in use: {wait}",
-                group.id
-            )));
+    if spec.security_group_ids.is_none() {
+        let group = ec2.find_security_group_by_uid(&spec.vpc_id, uid).await?;
+        if let Some(group) = &group {
+            if let Some(wait) = in_use(ec2.delete_security_group(&group.id).await)? {
+                return Ok(Some(format!(
+                    "security group {} is still in use: {wait}",
+                    group.id
+                )));
+            }
+            journal.normal(
+                "DeletedSecurityGroup",
+                format!("deleted security group {}", group.id),
+            );
         }
-        journal.normal(
-            "DeletedSecurityGroup",
-            format!("deleted security group {}", group.id),
-        );
+        let found = usize::from(group.is_some());
+        if let Some(id) = not_listed_yet(ec2, &provider_status.security_group_id, found) {
+            return Ok(Some(format!("waiting for EC2 to show security group {id}")));
+        }
     }
     Ok(None)
+}
+
+/// The recorded id, when a tag look-up found nothing although this process made it moments ago
+/// (EC2 lists new resources with a delay): deleting nothing then would leak it.
+fn not_listed_yet<'a>(
+    ec2: &crate::aws::ec2::Ec2,
+    recorded: &'a Option<String>,
+    found: usize,
+) -> Option<&'a str> {
+    recorded
+        .as_deref()
+        .filter(|id| found == 0 && ec2.just_created(id))
 }
 
 /// Turns AWS's "still in use" refusals into a wait; other errors stay errors.
 fn in_use(result: Result<()>) -> Result<Option<String>> {
     match result {
         Ok(()) => Ok(None),
-        Err(e) if e.class() == ErrorClass::InUse => Ok(Some(e.to_string())),
+        Err(e) if matches!(e.class(), ErrorClass::InUse | ErrorClass::NotYetVisible) => {
+            Ok(Some(e.to_string()))
+        }
         Err(e) => Err(e),
     }
 }

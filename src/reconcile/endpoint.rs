@@ -1,9 +1,9 @@
 //! Provider step: the endpoint's security group (when the operator owns it) and the
 //! execute-api Interface endpoint with its ENI IPs.
 
-use super::{Journal, Side};
+use super::{Journal, Side, config_hash};
 use crate::api::{CrossAccountApi, ProviderStatus};
-use crate::aws::ec2::{Endpoint, EndpointChange, EndpointRequest};
+use crate::aws::ec2::{Ec2, Endpoint, EndpointChange, EndpointRequest};
 use crate::error::{Error, Result};
 
 /// What the provider chain needs from this step.
@@ -15,19 +15,19 @@ pub struct EndpointView {
     pub state: String,
     /// ENI IPs, sorted.
     pub ips: Vec<String>,
+    /// ENIs the endpoint lists that EC2 does not show yet (or any more).
+    pub unseen_enis: usize,
 }
 
 impl EndpointView {
-    /// Available with its IPs known.
+    /// Available with the IPs of all its ENIs known.
     pub fn is_ready(&self) -> bool {
-        self.state == "available" && !self.ips.is_empty()
+        self.state == "available" && !self.ips.is_empty() && self.unseen_enis == 0
     }
 }
 
 /// The service name of API Gateway's Interface endpoint in a region.
-pub fn service_name(region: &str) -> String {
-    format!("com.amazonaws.{region}.execute-api")
-}
+pub use crate::partition::execute_api_service as service_name;
 
 /// CIDRs to allow and to revoke so that the group allows exactly `wanted` on TCP 443.
 pub fn plan_ingress(current: &[String], wanted: &[String]) -> (Vec<String>, Vec<String>) {
@@ -92,62 +92,57 @@ pub async fn ensure(
             }
             found
         }
-        None => {
-            let known = match &status.vpc_endpoint_id {
-                Some(id) => ec2.find_endpoint(id).await?,
-                None => None,
-            };
-            let found = match known {
-                Some(e) => Some(e),
-                None => {
-                    ec2.find_endpoint_by_uid(&spec.vpc_id, &side.owner.uid)
-                        .await?
-                }
-            };
-            match found {
-                Some(e) => {
-                    let change = plan_endpoint_change(
-                        &e,
-                        &spec.subnet_ids,
-                        &groups,
-                        spec.private_dns_enabled,
-                    );
-                    if !change.is_empty() && e.state == "available" {
-                        ec2.modify_endpoint(&e.id, &change).await?;
-                        journal.normal(
-                            "ChangedVpcEndpoint",
-                            format!("VPC endpoint {}: {}", e.id, describe_change(&change)),
-                        );
-                    }
-                    e
-                }
-                None => {
-                    let req = EndpointRequest {
-                        vpc_id: &spec.vpc_id,
-                        service_name: service_name(&spec.region),
-                        subnet_ids: &spec.subnet_ids,
-                        security_group_ids: &groups,
-                        private_dns_enabled: spec.private_dns_enabled,
-                    };
-                    let token = format!("xapi-{}", side.owner.uid);
-                    let e = ec2.create_endpoint(&req, side.owner, &token).await?;
+        None => match find_owned(side, obj, status, journal).await? {
+            Some(e) => {
+                let change =
+                    plan_endpoint_change(&e, &spec.subnet_ids, &groups, spec.private_dns_enabled);
+                if !change.is_empty() && e.state == "available" {
+                    ec2.modify_endpoint(&e.id, &change).await?;
                     journal.normal(
-                        "CreatedVpcEndpoint",
-                        format!("created VPC endpoint {} in {}", e.id, spec.vpc_id),
+                        "ChangedVpcEndpoint",
+                        format!("VPC endpoint {}: {}", e.id, describe_change(&change)),
                     );
+                    // The ENIs changed with the subnets: read them anew, not from before.
+                    ec2.find_endpoint(&e.id).await?.unwrap_or(e)
+                } else {
                     e
                 }
             }
-        }
+            None => {
+                let req = EndpointRequest {
+                    vpc_id: &spec.vpc_id,
+                    service_name: service_name(&spec.region),
+                    subnet_ids: &spec.subnet_ids,
+                    security_group_ids: &groups,
+                    private_dns_enabled: spec.private_dns_enabled,
+                };
+                let uid = &side.owner.uid;
+                let mut e = ec2
+                    .create_endpoint(
+                        &req,
+                        side.owner,
+                        &client_token(uid, status.vpc_endpoint_id.as_deref()),
+                    )
+                    .await?;
+                if Ec2::is_gone(&e) {
+                    // The token's first endpoint was deleted since: a new token makes a new one.
+                    e = ec2
+                        .create_endpoint(&req, side.owner, &client_token(uid, Some(&e.id)))
+                        .await?;
+                }
+                journal.normal(
+                    "CreatedVpcEndpoint",
+                    format!("created VPC endpoint {} in {}", e.id, spec.vpc_id),
+                );
+                e
+            }
+        },
     };
     status.vpc_endpoint_id = Some(endpoint.id.clone());
 
     // I/O: the ENIs' addresses (only once the endpoint has its ENIs).
-    let ips = if endpoint.network_interface_ids.is_empty() {
-        Vec::new()
-    } else {
-        ec2.eni_ips(&endpoint.network_interface_ids).await?
-    };
+    let addresses = ec2.eni_addresses(&endpoint.network_interface_ids).await?;
+    let ips = addresses.ips;
     if !status.endpoint_ips.is_empty() && status.endpoint_ips != ips && !ips.is_empty() {
         journal.normal(
             "EndpointIpsChanged",
@@ -159,7 +154,53 @@ pub async fn ensure(
         id: endpoint.id,
         state: endpoint.state,
         ips,
+        unseen_enis: addresses.unseen,
     })
+}
+
+/// The client token of a created endpoint. EC2 answers a repeated token with the endpoint it
+/// first made, even once that is deleted; so the token changes with the endpoint that is gone,
+/// and an endpoint deleted by hand is really made again.
+pub fn client_token(uid: &str, gone: Option<&str>) -> String {
+    match gone {
+        None => format!("xapi-{uid}"),
+        Some(id) => format!("xapi-{uid}-{}", config_hash(&id)),
+    }
+}
+
+/// The operator's endpoint: the recorded one if it still exists, else the one tagged with the
+/// object's uid. Other endpoints with that tag come from a create repeated after its answer
+/// was lost; they are deleted.
+async fn find_owned(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &ProviderStatus,
+    journal: &Journal,
+) -> Result<Option<Endpoint>> {
+    let ec2 = &side.clients.ec2;
+    let recorded = match &status.vpc_endpoint_id {
+        Some(id) => ec2.find_endpoint(id).await?,
+        None => None,
+    };
+    let mut tagged = ec2
+        .find_endpoints_by_uid(&obj.spec.provider.vpc_id, &side.owner.uid)
+        .await?;
+    tagged.sort_by(|a, b| a.id.cmp(&b.id));
+    let keep = recorded.or_else(|| tagged.first().cloned());
+    for extra in tagged
+        .iter()
+        .filter(|e| Some(&e.id) != keep.as_ref().map(|k| &k.id))
+    {
+        ec2.delete_endpoint(&extra.id).await?;
+        journal.warning(
+            "DeletedDuplicateVpcEndpoint",
+            format!(
+                "deleted VPC endpoint {}, a second copy of this object's",
+                extra.id
+            ),
+        );
+    }
+    Ok(keep)
 }
 
 fn describe_change(change: &EndpointChange) -> String {
@@ -298,11 +339,28 @@ mod tests {
             id: "vpce-1".into(),
             state: "pending".into(),
             ips: vec!["10.2.1.5".into()],
+            unseen_enis: 0,
         };
         assert!(!v.is_ready());
         v.state = "available".into();
         assert!(v.is_ready());
+        v.unseen_enis = 1;
+        assert!(!v.is_ready(), "an ENI EC2 does not show yet");
+        v.unseen_enis = 0;
         v.ips.clear();
         assert!(!v.is_ready());
+    }
+
+    #[test]
+    fn token_changes_with_the_endpoint_that_is_gone() {
+        let uid = "0f6a2c1e-4b7d-4e2a-9c3b-1d2e3f4a5b6c";
+        let first = client_token(uid, None);
+        let after_a = client_token(uid, Some("vpce-0aaaaaaaaaaaaaaaa"));
+        let after_b = client_token(uid, Some("vpce-0bbbbbbbbbbbbbbbb"));
+        assert_ne!(first, after_a);
+        assert_ne!(after_a, after_b);
+        assert_eq!(after_a, client_token(uid, Some("vpce-0aaaaaaaaaaaaaaaa")));
+        // EC2 takes client tokens of up to 64 ASCII characters.
+        assert!(after_a.len() <= 64 && first.len() <= 64);
     }
 }

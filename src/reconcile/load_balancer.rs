@@ -18,8 +18,16 @@ pub struct LoadBalancerView {
     pub target_group_arn: String,
     /// NLB ARN.
     pub load_balancer_arn: String,
-    /// NLB state (provisioning, active, …).
+    /// NLB state (provisioning, active, active_impaired, …).
     pub state: String,
+}
+
+impl LoadBalancerView {
+    /// Serving traffic: `active`, or `active_impaired` (AWS: it routes traffic but lacks the
+    /// resources to scale).
+    pub fn is_active(&self) -> bool {
+        matches!(self.state.as_str(), "active" | "active_impaired")
+    }
 }
 
 /// A target to register: IP and `Some("all")` when the IP is outside the consumer VPC.
@@ -40,6 +48,15 @@ pub fn wanted_targets(ips: &[String], consumer_subnets: &[Subnet]) -> Vec<Wanted
             (ip.clone(), (!inside).then(|| "all".to_string()))
         })
         .collect()
+}
+
+/// The first wanted target an NLB cannot take: outside the consumer VPC, only RFC 1918 and
+/// 100.64.0.0/10 addresses can be targets.
+pub fn untargetable(wanted: &[WantedTarget]) -> Option<&str> {
+    wanted
+        .iter()
+        .find(|(ip, az)| az.is_some() && !crate::limits::targetable_outside_vpc(ip))
+        .map(|(ip, _)| ip.as_str())
 }
 
 /// Targets to register and to deregister. A draining target that is wanted again is
@@ -130,6 +147,16 @@ pub async fn ensure(
         });
     }
 
+    if lb.state == "active_impaired" {
+        journal.warning(
+            "LoadBalancerImpaired",
+            format!(
+                "NLB {} is active_impaired: it serves traffic but cannot scale",
+                lb.arn
+            ),
+        );
+    }
+
     // I/O: the TCP 443 listener (allowed while the NLB is still provisioning).
     let listeners = elb.listeners(&lb.arn).await?;
     let listener_arn = match listeners.iter().find(|l| l.port == 443) {
@@ -169,6 +196,14 @@ pub async fn sync_targets(
 ) -> Result<()> {
     let elb = &side.clients.elbv2;
     let wanted = wanted_targets(endpoint_ips, consumer_subnets);
+    if let Some(ip) = untargetable(&wanted) {
+        return Err(Error::InvalidSpec {
+            field: "spec.provider.vpcId",
+            message: format!(
+                "endpoint IP {ip} lies outside the consumer VPC and outside RFC 1918 and 100.64.0.0/10: an NLB can target only those there"
+            ),
+        });
+    }
     let current = elb.targets(target_group_arn).await?;
     let (register, deregister) = plan_targets(&wanted, &current);
     // New targets first, so the NLB never has fewer healthy targets than it needs.
@@ -266,6 +301,14 @@ mod tests {
                 ("10.1.200.7".to_string(), Some("all".to_string())),
             ]
         );
+    }
+
+    #[test]
+    fn public_addresses_outside_the_vpc_cannot_be_targets() {
+        let wanted = wanted_targets(&["10.2.1.15".into(), "54.1.2.3".into()], &subnets());
+        assert_eq!(untargetable(&wanted), Some("54.1.2.3"));
+        let inside = wanted_targets(&["10.1.1.9".into()], &subnets());
+        assert_eq!(untargetable(&inside), None);
     }
 
     #[test]

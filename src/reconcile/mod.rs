@@ -71,9 +71,30 @@ pub fn config_hash<T: Serialize>(value: &T) -> String {
     hex::encode(&Sha256::digest(&json)[..8])
 }
 
-/// `https://<id>.execute-api.<region>.amazonaws.com/<stage>`.
-pub fn invoke_url(api_id: &str, region: &str, stage: &str) -> String {
-    format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}")
+pub use crate::partition::invoke_url;
+
+/// After creating `keep`, deletes the other REST APIs of `endpoint_type` carrying the object's
+/// uid: CreateRestApi takes no client token, so an SDK retry after a lost answer makes a copy.
+pub async fn delete_extra_rest_apis(
+    side: &Side<'_>,
+    keep: &str,
+    endpoint_type: &str,
+    journal: &Journal,
+) -> crate::error::Result<()> {
+    let apigw = &side.clients.apigateway;
+    for extra in apigw
+        .owned_rest_apis(&side.owner.uid, endpoint_type)
+        .await?
+    {
+        if extra.id != keep {
+            apigw.delete_rest_api(&extra.id).await?;
+            journal.warning(
+                "DeletedDuplicateRestApi",
+                format!("deleted REST API {}, a second copy of {keep}", extra.id),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What one Apply found and did.
@@ -94,6 +115,49 @@ impl Applied {
         self.error.is_none() && self.steps.iter().all(|s| s.ready)
     }
 }
+
+/// Which account a failure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SideName {
+    /// Account B.
+    Provider,
+    /// Account A.
+    Consumer,
+}
+
+/// The outcome when one side's credentials cannot be had (a role that cannot be assumed): that
+/// side's steps carry the error, the other side's wait, and nothing was called.
+pub fn without_credentials(obj: &CrossAccountApi, side: SideName, e: Error) -> Applied {
+    let status = obj.status.clone().unwrap_or_default();
+    let (mine, other) = match side {
+        SideName::Provider => (&PROVIDER_STEPS[..], "provider"),
+        SideName::Consumer => (&CONSUMER_STEPS[..], "consumer"),
+    };
+    let steps = PROVIDER_STEPS
+        .iter()
+        .chain(CONSUMER_STEPS.iter())
+        .map(|t| {
+            if mine.contains(t) {
+                failed(t, &e)
+            } else {
+                StepCondition::not_ready(
+                    t,
+                    "WaitingForCredentials",
+                    format!("the {other} account's role cannot be assumed"),
+                )
+            }
+        })
+        .collect();
+    Applied {
+        provider: status.provider.unwrap_or_default(),
+        consumer: status.consumer.unwrap_or_default(),
+        steps,
+        error: Some(e),
+    }
+}
+
+const PROVIDER_STEPS: [&str; 2] = ["EndpointReady", "PrivateApiReady"];
+const CONSUMER_STEPS: [&str; 3] = ["LoadBalancerReady", "VpcLinkReady", "RegionalApiReady"];
 
 fn failed(type_: &'static str, e: &Error) -> StepCondition {
     StepCondition::not_ready(type_, e.reason(), e.to_string())
@@ -128,7 +192,7 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
         let lb = load_balancer::ensure(&sides.consumer, obj, &mut consumer, journal).await;
         let link = match &lb {
             Ok(lb) => {
-                let active = lb.state == "active";
+                let active = lb.is_active();
                 Some(
                     vpc_link::ensure(
                         &sides.consumer,
@@ -157,6 +221,14 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
             "Available",
             format!("{} available with IPs {:?}", e.id, e.ips),
         ),
+        Ok(e) if e.unseen_enis > 0 => StepCondition::not_ready(
+            "EndpointReady",
+            "WaitingForEndpoint",
+            format!(
+                "{} is {}; {} of its ENIs not shown by EC2 yet",
+                e.id, e.state, e.unseen_enis
+            ),
+        ),
         Ok(e) => StepCondition::not_ready(
             "EndpointReady",
             "WaitingForEndpoint",
@@ -168,7 +240,13 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
         Some(Ok(api)) => StepCondition::ready(
             "PrivateApiReady",
             "Deployed",
-            format!("{api} deployed with a policy pinning the endpoint"),
+            match &api.posture {
+                Some(posture) => format!(
+                    "{} deployed with a policy pinning the endpoint; {posture}",
+                    api.id
+                ),
+                None => format!("{} deployed with a policy pinning the endpoint", api.id),
+            },
         ),
         Some(Err(e)) => failed("PrivateApiReady", e),
         None => StepCondition::not_ready(
@@ -205,7 +283,7 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
                 .await
                 {
                     Err(e) => failed("LoadBalancerReady", &e),
-                    Ok(()) if view.state != "active" => StepCondition::not_ready(
+                    Ok(()) if !view.is_active() => StepCondition::not_ready(
                         "LoadBalancerReady",
                         "WaitingForLoadBalancer",
                         format!("NLB is {}", view.state),
@@ -223,6 +301,11 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
         Some(Ok(Some(l))) if l.status == "AVAILABLE" => {
             StepCondition::ready("VpcLinkReady", "Available", format!("{} AVAILABLE", l.id))
         }
+        Some(Ok(Some(l))) if l.status == "DELETING" => StepCondition::not_ready(
+            "VpcLinkReady",
+            "WaitingForVpcLink",
+            format!("{} is DELETING; a new link is made once it is gone", l.id),
+        ),
         Some(Ok(Some(l))) => StepCondition::not_ready(
             "VpcLinkReady",
             "WaitingForVpcLink",
@@ -240,10 +323,11 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
     // Phase 2b: routes, once the VPC link id and the private API id exist.
     let regional_cond = match (&regional, &link, &private) {
         (Err(e), _, _) => failed("RegionalApiReady", e),
-        (Ok(edge), Some(Ok(Some(l))), Some(Ok(private_id))) => {
+        // A link DELETING (by hand) is replaced once gone; nothing is pointed at it meanwhile.
+        (Ok(edge), Some(Ok(Some(l))), Some(Ok(private))) if l.status != "DELETING" => {
             let backend = regional_api::Backend {
                 prefix: "/".into(),
-                private_api_id: private_id.clone(),
+                private_api_id: private.id.clone(),
                 region: obj.spec.provider.region.clone(),
                 stage: obj.spec.provider.private_api.stage_name.clone(),
             };
@@ -251,17 +335,25 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
                 &sides.consumer,
                 obj,
                 edge,
-                &l.id,
+                l,
                 &[backend],
                 &mut consumer,
                 journal,
             )
             .await
             {
-                Ok(()) => StepCondition::ready(
+                Ok(regional_api::Routes::Deployed) => StepCondition::ready(
                     "RegionalApiReady",
                     "Deployed",
                     format!("{} deployed", edge.id),
+                ),
+                Ok(regional_api::Routes::WaitingForVpcLink) => StepCondition::not_ready(
+                    "RegionalApiReady",
+                    "WaitingForVpcLink",
+                    format!(
+                        "integrations of {} set; deployed once VPC link {} is AVAILABLE (now {})",
+                        edge.id, l.id, l.status
+                    ),
                 ),
                 Err(e) => failed("RegionalApiReady", &e),
             }

@@ -21,20 +21,60 @@ pub fn wanted_policy(adopted: bool, current: Option<&Value>, sid: &str, vpce: &s
     }
 }
 
-/// Ensures the API, its policy and its deployment; returns the API id.
+/// What the chain needs from this step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateApiView {
+    /// The API id.
+    pub id: String,
+    /// For an adopted API: what its TLS settings mean for the chain.
+    pub posture: Option<String>,
+}
+
+/// Refuses an adopted API the chain cannot reach, and says what its TLS settings mean.
+pub fn adopted_posture(api: &RestApi) -> Result<Option<String>> {
+    if api.execute_api_disabled {
+        return Err(Error::InvalidSpec {
+            field: "spec.provider.privateApi.id",
+            message: format!(
+                "REST API {} has disableExecuteApiEndpoint: true; the edge's integration calls it by its execute-api name, so enable that endpoint",
+                api.id
+            ),
+        });
+    }
+    let mut notes = Vec::new();
+    if let Some(policy) = &api.security_policy {
+        notes.push(format!(
+            "securityPolicy {policy} sets the TLS versions it accepts from the edge's integration"
+        ));
+    }
+    if let Some(mode) = &api.endpoint_access_mode {
+        notes.push(format!(
+            "endpointAccessMode {mode}{}",
+            if mode == "STRICT" {
+                ": requests must come through its VPC endpoint by its own execute-api name, as the edge's integration sends them"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok((!notes.is_empty()).then(|| notes.join("; ")))
+}
+
+/// Ensures the API, its policy and its deployment.
 pub async fn ensure(
     side: &Side<'_>,
     obj: &CrossAccountApi,
     vpce: &str,
     status: &mut ProviderStatus,
     journal: &Journal,
-) -> Result<String> {
+) -> Result<PrivateApiView> {
     let spec = &obj.spec.provider.private_api;
     let apigw = &side.clients.apigateway;
     let adopted = spec.id.is_some();
     let sid = policy::statement_sid(&side.owner.uid);
 
     // I/O: find or create the API.
+    let mut posture = None;
     let api = match &spec.id {
         Some(id) => {
             let api = apigw
@@ -50,6 +90,7 @@ pub async fn ensure(
                     message: format!("REST API {id} is {:?}, not PRIVATE", api.endpoint_types),
                 });
             }
+            posture = adopted_posture(&api)?;
             if status.private_api_id.as_deref() != Some(id) {
                 journal.normal(
                     "AdoptedPrivateApi",
@@ -83,6 +124,17 @@ pub async fn ensure(
         );
     }
     let wanted = wanted_policy(adopted, current.as_ref(), &sid, vpce);
+    let size = wanted.to_string().chars().count();
+    if size > crate::limits::RESOURCE_POLICY_MAX {
+        return Err(Error::InvalidSpec {
+            field: "spec.provider.privateApi.id",
+            message: format!(
+                "the resource policy of {} with the operator's statement would be {size} characters; API Gateway allows {}",
+                api.id,
+                crate::limits::RESOURCE_POLICY_MAX
+            ),
+        });
+    }
     if current
         .as_ref()
         .is_none_or(|c| !policy::same_meaning(c, &wanted))
@@ -136,7 +188,10 @@ pub async fn ensure(
         &obj.spec.provider.region,
         &spec.stage_name,
     ));
-    Ok(api.id)
+    Ok(PrivateApiView {
+        id: api.id,
+        posture,
+    })
 }
 
 async fn find_or_create(
@@ -164,6 +219,7 @@ async fn find_or_create(
             side.owner,
         )
         .await?;
+    super::delete_extra_rest_apis(side, &api.id, "PRIVATE", journal).await?;
     journal.normal(
         "CreatedPrivateApi",
         format!("created private REST API {} ({})", api.id, api.name),
@@ -198,18 +254,64 @@ async fn ensure_endpoint_association(
     Ok(true)
 }
 
+/// What is missing of `GET /health` (method, MOCK integration, 200 method response, 200
+/// integration response), in the order it must be made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HealthRoutePlan {
+    /// PutMethod.
+    pub method: bool,
+    /// PutIntegration (MOCK).
+    pub integration: bool,
+    /// PutMethodResponse 200.
+    pub method_response: bool,
+    /// PutIntegrationResponse 200.
+    pub integration_response: bool,
+}
+
+impl HealthRoutePlan {
+    /// What to make, given what `GetMethod` showed. A half-made route (a crash between two of
+    /// its calls) is completed: API Gateway refuses to deploy a method without an integration.
+    pub fn for_setup(setup: Option<&apigateway::MethodSetup>) -> Self {
+        let Some(s) = setup else {
+            return HealthRoutePlan {
+                method: true,
+                integration: true,
+                method_response: true,
+                integration_response: true,
+            };
+        };
+        let mock = s.integration_kind.as_deref() == Some("MOCK");
+        HealthRoutePlan {
+            method: false,
+            integration: !mock,
+            method_response: !s.method_responses.iter().any(|c| c == "200"),
+            integration_response: !mock || !s.integration_responses.iter().any(|c| c == "200"),
+        }
+    }
+
+    /// Nothing to make.
+    pub fn is_empty(&self) -> bool {
+        *self == HealthRoutePlan::default()
+    }
+}
+
 /// `GET /health` answering 200 `{"status":"ok"}` from a MOCK integration: API Gateway will not
 /// deploy an API without methods.
 async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -> Result<bool> {
     let apigw = &side.clients.apigateway;
     let resources = apigw.resources(api_id).await?;
-    if resources
-        .iter()
-        .any(|r| r.path == "/health" && r.methods.iter().any(|m| m == "GET"))
-    {
+    let existing = resources.iter().find(|r| r.path == "/health");
+    let setup = match existing {
+        Some(r) if r.methods.iter().any(|m| m == "GET") => {
+            apigw.method_setup(api_id, &r.id, "GET").await?
+        }
+        _ => None,
+    };
+    let plan = HealthRoutePlan::for_setup(setup.as_ref());
+    if plan.is_empty() {
         return Ok(false);
     }
-    let resource_id = match resources.iter().find(|r| r.path == "/health") {
+    let resource_id = match existing {
         Some(r) => r.id.clone(),
         None => {
             let root =
@@ -224,18 +326,34 @@ async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -
             apigw.create_resource(api_id, &root.id, "health").await?
         }
     };
-    let open = apigateway::Method {
-        authorization_type: "NONE".into(),
-        ..Default::default()
+    if plan.method {
+        let open = apigateway::Method {
+            authorization_type: "NONE".into(),
+            ..Default::default()
+        };
+        apigw.put_method(api_id, &resource_id, "GET", &open).await?;
+    }
+    if plan.integration {
+        apigw
+            .put_mock_integration(api_id, &resource_id, "GET")
+            .await?;
+    }
+    if plan.method_response {
+        apigw
+            .put_method_response_200(api_id, &resource_id, "GET")
+            .await?;
+    }
+    if plan.integration_response {
+        apigw
+            .put_integration_response_200(api_id, &resource_id, "GET", HEALTH_BODY)
+            .await?;
+    }
+    let verb = if plan.method {
+        "CreatedHealthRoute"
+    } else {
+        "RepairedHealthRoute"
     };
-    apigw.put_method(api_id, &resource_id, "GET", &open).await?;
-    apigw
-        .put_mock_integration(api_id, &resource_id, "GET", HEALTH_BODY)
-        .await?;
-    journal.normal(
-        "CreatedHealthRoute",
-        format!("created GET /health on {api_id}"),
-    );
+    journal.normal(verb, format!("GET /health on {api_id}: {plan:?}"));
     Ok(true)
 }
 
@@ -268,6 +386,35 @@ async fn remove_old_stage(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn half_made_health_route_is_completed() {
+        use apigateway::MethodSetup;
+        let all = HealthRoutePlan::for_setup(None);
+        assert!(all.method && all.integration && all.method_response && all.integration_response);
+        let bare = MethodSetup::default();
+        let plan = HealthRoutePlan::for_setup(Some(&bare));
+        assert!(!plan.method && plan.integration && plan.method_response);
+        let mock_only = MethodSetup {
+            integration_kind: Some("MOCK".into()),
+            method_responses: vec!["200".into()],
+            integration_responses: vec![],
+        };
+        let plan = HealthRoutePlan::for_setup(Some(&mock_only));
+        assert_eq!(
+            plan,
+            HealthRoutePlan {
+                integration_response: true,
+                ..Default::default()
+            }
+        );
+        let whole = MethodSetup {
+            integration_kind: Some("MOCK".into()),
+            method_responses: vec!["200".into()],
+            integration_responses: vec!["200".into()],
+        };
+        assert!(HealthRoutePlan::for_setup(Some(&whole)).is_empty());
+    }
 
     #[test]
     fn created_api_gets_whole_policy_adopted_gets_merge() {

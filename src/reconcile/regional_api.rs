@@ -13,7 +13,7 @@ use super::{Journal, Side, config_hash, invoke_url};
 use crate::api::{
     AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus,
 };
-use crate::aws::apigateway::{self, Authorizer, Integration, Method, RestApi};
+use crate::aws::apigateway::{self, Authorizer, Integration, Method, RestApi, VpcLink};
 use crate::error::{Error, Result};
 
 /// Name of the operator's authorizer on the regional API.
@@ -76,8 +76,9 @@ pub fn routes(backend: &Backend, vpc_link_id: &str, authorizer_id: Option<&str>)
         format!("{}/", backend.prefix)
     };
     let base = format!(
-        "https://{}.execute-api.{}.amazonaws.com/{}/",
-        backend.private_api_id, backend.region, backend.stage
+        "https://{}/{}/",
+        crate::partition::execute_api_host(&backend.private_api_id, &backend.region),
+        backend.stage
     );
     let header = (
         "integration.request.header.x-apigw-api-id".to_string(),
@@ -138,7 +139,7 @@ fn root_path(prefix: &str) -> String {
 
 /// The authorizer the spec asks for.
 pub fn wanted_authorizer(spec: &AuthorizerSpec, region: &str) -> Authorizer {
-    let partition = spec.lambda_arn.split(':').nth(1).unwrap_or("aws");
+    let partition = crate::partition::arn_partition(region);
     Authorizer {
         id: String::new(),
         name: AUTHORIZER_NAME.into(),
@@ -168,14 +169,13 @@ pub fn method_patch(current: &Method, wanted: &Method) -> Vec<apigateway::PatchO
             &wanted.authorization_type,
         ));
     }
-    if current.authorizer_id != wanted.authorizer_id {
-        match &wanted.authorizer_id {
-            Some(id) => ops.push(apigateway::replace("/authorizerId", id)),
-            None if current.authorizer_id.is_some() => {
-                ops.push(apigateway::remove("/authorizerId", None))
-            }
-            None => {}
-        }
+    // UpdateMethod documents `replace` for both paths. The authorizer id matters only with
+    // CUSTOM: API Gateway may keep a stale id on a NONE method, and chasing it would loop.
+    if wanted.authorization_type == "CUSTOM"
+        && current.authorizer_id != wanted.authorizer_id
+        && let Some(id) = &wanted.authorizer_id
+    {
+        ops.push(apigateway::replace("/authorizerId", id));
     }
     for (name, required) in &wanted.request_parameters {
         if current.request_parameters.get(name) != Some(required) {
@@ -220,6 +220,7 @@ pub async fn ensure_api(
             let a = apigw
                 .create_rest_api(&obj.regional_api_name(), "REGIONAL", &[], None, side.owner)
                 .await?;
+            super::delete_extra_rest_apis(side, &a.id, "REGIONAL", journal).await?;
             journal.normal(
                 "CreatedRegionalApi",
                 format!("created regional REST API {} ({})", a.id, a.name),
@@ -264,6 +265,16 @@ async fn ensure_authorizer(
         (None, Some(stale)) => Ok((None, Some(stale.id), true)),
         (Some(w), None) => {
             let id = apigw.create_authorizer(api_id, &w).await?;
+            // CreateAuthorizer takes no client token: a retry after a lost answer makes a copy.
+            for extra in apigw.authorizers(api_id).await? {
+                if extra.name == AUTHORIZER_NAME && extra.id != id {
+                    apigw.delete_authorizer(api_id, &extra.id).await?;
+                    journal.warning(
+                        "DeletedDuplicateAuthorizer",
+                        format!("deleted authorizer {}, a second copy of {id}", extra.id),
+                    );
+                }
+            }
             journal.normal(
                 "CreatedAuthorizer",
                 format!("created Lambda authorizer {id}"),
@@ -300,16 +311,28 @@ async fn ensure_authorizer(
     }
 }
 
-/// Ensures every route of `backends` and deploys when anything changed.
+/// Whether the edge serves the routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routes {
+    /// Integrations in place and deployed to the stage.
+    Deployed,
+    /// Integrations in place; the deployment waits for the VPC link to be AVAILABLE (AWS fails
+    /// a deployment over a link that is not).
+    WaitingForVpcLink,
+}
+
+/// Ensures every route of `backends` and deploys when anything changed and the link is
+/// AVAILABLE.
 pub async fn ensure_routes(
     side: &Side<'_>,
     obj: &CrossAccountApi,
     edge: &EdgeApi,
-    vpc_link_id: &str,
+    link: &VpcLink,
     backends: &[Backend],
     status: &mut ConsumerStatus,
     journal: &Journal,
-) -> Result<()> {
+) -> Result<Routes> {
+    let vpc_link_id = link.id.as_str();
     let apigw = &side.clients.apigateway;
     let stage = &obj.spec.consumer.regional_api.stage_name;
     let (api_id, authorizer_id) = (edge.id.as_str(), edge.authorizer_id.as_deref());
@@ -392,6 +415,9 @@ pub async fn ensure_routes(
         );
     }
 
+    if link.status != "AVAILABLE" {
+        return Ok(Routes::WaitingForVpcLink);
+    }
     let hash = config_hash(&(&wanted, stage));
     let deployed_id = apigw.stage_deployment(api_id, stage).await?;
     let up_to_date = !changed
@@ -423,7 +449,7 @@ pub async fn ensure_routes(
         apigw.delete_stage(api_id, &previous).await?;
     }
     status.invoke_url = Some(invoke_url(api_id, &obj.spec.consumer.region, stage));
-    Ok(())
+    Ok(Routes::Deployed)
 }
 
 fn split_path(path: &str) -> (String, String) {
@@ -552,8 +578,37 @@ mod tests {
             authorizer_id: Some("a1".into()),
             ..Default::default()
         };
-        assert_eq!(method_patch(&open, &custom).len(), 2);
-        assert_eq!(method_patch(&custom, &open).len(), 2);
+        let ops = |c: &Method, w: &Method| -> Vec<(String, String, String)> {
+            method_patch(c, w)
+                .iter()
+                .map(|o| {
+                    (
+                        o.op().map(|x| x.as_str().to_string()).unwrap_or_default(),
+                        o.path().unwrap_or_default().to_string(),
+                        o.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            ops(&open, &custom),
+            vec![
+                s("replace", "/authorizationType", "CUSTOM"),
+                s("replace", "/authorizerId", "a1")
+            ]
+        );
+        // Removal: `replace` (what UpdateMethod documents), never `remove`.
+        assert_eq!(
+            ops(&custom, &open),
+            vec![s("replace", "/authorizationType", "NONE")]
+        );
         assert!(method_patch(&custom, &custom).is_empty());
+        // A NONE method that kept its old authorizer id is as wanted: no write loop.
+        let stale = Method {
+            authorizer_id: Some("a1".into()),
+            ..open.clone()
+        };
+        assert!(method_patch(&stale, &open).is_empty());
     }
 }

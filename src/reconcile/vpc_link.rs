@@ -51,6 +51,16 @@ pub async fn ensure(
             let l = apigw
                 .create_vpc_link(&format!("xapi-{name}"), nlb_arn, side.owner)
                 .await?;
+            // CreateVpcLink takes no client token: a retry after a lost answer makes a copy.
+            for extra in apigw.owned_vpc_links(&side.owner.uid).await? {
+                if extra.id != l.id {
+                    apigw.delete_vpc_link(&extra.id).await?;
+                    journal.warning(
+                        "DeletedDuplicateVpcLink",
+                        format!("deleted VPC link {}, a second copy of {}", extra.id, l.id),
+                    );
+                }
+            }
             if repaired {
                 journal.normal(
                     "RepairedVpcLink",

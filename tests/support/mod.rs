@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use serde_json::json;
 
 /// The ground's env file as a map.
 pub fn ground() -> &'static HashMap<String, String> {
@@ -366,11 +367,21 @@ pub async fn account(role_arn: &str) -> Account {
         ))
         .load()
         .await;
-    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+    // The seeded roles' trust policies require their external ids.
+    let external_id = [
+        ("XAPI_PROVIDER_ROLE_ARN", "XAPI_PROVIDER_EXTERNAL_ID"),
+        ("XAPI_CONSUMER_ROLE_ARN", "XAPI_CONSUMER_EXTERNAL_ID"),
+    ]
+    .into_iter()
+    .find(|(role, _)| env(role) == role_arn)
+    .map(|(_, id)| env(id));
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
         .session_name("xapi-tests")
-        .configure(&base)
-        .build()
-        .await;
+        .configure(&base);
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let provider = provider.build().await;
     let config = base
         .to_builder()
         .credentials_provider(
@@ -482,4 +493,58 @@ pub async fn tagged_with(uid: &str) -> Vec<String> {
 pub fn repo_yaml<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> T {
     serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).expect("file exists"))
         .expect("YAML parses")
+}
+
+/// Restores the emulator's startup settings when dropped (also on panic).
+pub struct EmulatorSettings;
+
+impl EmulatorSettings {
+    /// Merges `body` into the emulator's settings.
+    pub async fn set(body: serde_json::Value) -> Self {
+        let answer = http_post(
+            &format!("{}/_xapi/config", env("AWS_ENDPOINT_URL")),
+            &body.to_string(),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+            "emulator refused {body}: {answer}"
+        );
+        EmulatorSettings
+    }
+}
+
+impl Drop for EmulatorSettings {
+    fn drop(&mut self) {
+        // Back to the startup settings, keeping what moto holds.
+        let url = format!("{}/_xapi/reset", env("AWS_ENDPOINT_URL"));
+        let body = json!({"moto": false}).to_string();
+        // Drop cannot await: do it on a fresh runtime in a thread.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(http_post(&url, &body)))
+        })
+        .join();
+    }
+}
+
+/// `GET` an emulator control path (`/_xapi/…`) as JSON.
+pub async fn emulator_json(path: &str) -> serde_json::Value {
+    let body = http_get(&format!("{}{path}", env("AWS_ENDPOINT_URL"))).await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// The emulator's request log from `since` on: (next position, requests).
+pub async fn emulator_requests(since: u64) -> (u64, Vec<serde_json::Value>) {
+    let log = emulator_json(&format!("/_xapi/requests?since={since}")).await;
+    let next = log["next"].as_u64().unwrap_or(since);
+    let requests = log["requests"].as_array().cloned().unwrap_or_default();
+    (next, requests)
+}
+
+/// Where the emulator's request log ends now.
+pub async fn emulator_log_end() -> u64 {
+    emulator_requests(u64::MAX).await.0
 }

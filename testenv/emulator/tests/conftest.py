@@ -2,9 +2,11 @@
 small time scale so every wait and quota period is short.
 
 Tests get per-account clients through AssumeRole (moto isolates accounts by
-the assumed role's account id). Each test module uses its own accounts or
-names, so tests do not see each other's resources; the settings are put back
-after every test.
+the assumed role's account id). AssumeRole needs the role to exist and to
+trust the caller, so ``Emulator.ensure_role`` creates it over the control
+endpoint first (the one helper tests make roles with). Each test module uses
+its own accounts or names, so tests do not see each other's resources; the
+settings are put back after every test.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ TIME_SCALE = 0.05
 REGION = "us-east-1"
 CONSUMER = "111111111111"
 PROVIDER = "222222222222"
+DEFAULT_CALLER_ACCOUNT = "123456789012"  # moto's account for keys it does not know, e.g. "testing"
+TRUST_DEFAULT_CALLER = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{DEFAULT_CALLER_ACCOUNT}:root"},
+                   "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+}
 
 
-def start_emulator(*extra: str, log_name: str = "emulator") -> tuple[subprocess.Popen, str]:
+def start_emulator(*extra: str, log_name: str = "emulator",
+                   env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     log_dir = pathlib.Path(tempfile.gettempdir()) / "xapi-emulator-tests"
     log_dir.mkdir(exist_ok=True)
     log = open(log_dir / f"{log_name}.log", "wb")
@@ -38,7 +47,7 @@ def start_emulator(*extra: str, log_name: str = "emulator") -> tuple[subprocess.
         [sys.executable, "-m", "xapi_emulator", "--host", "127.0.0.1", "--port", "0",
          "--exit-on-stdin-close", *extra],
         cwd=EMU_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", **(env or {})},
     )
     line = proc.stdout.readline().decode().strip()
     if not line.startswith("READY "):
@@ -71,9 +80,19 @@ class Emulator:
     def config(self, **patch: Any) -> dict[str, Any]:
         return self._call("POST", "/_xapi/config", patch) if patch else self._call("GET", "/_xapi/config")
 
+    def ensure_role(self, account: str, name: str = "x", trust_policy: dict[str, Any] | None = None) -> str:
+        """Create the role (or replace its trust policy); by default it trusts
+        the default caller (key "testing"). Returns the role ARN."""
+        body = {"account": account, "name": name, "trust_policy": trust_policy or TRUST_DEFAULT_CALLER}
+        return self._call("POST", "/_xapi/iam/roles", body)["arn"]
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/_xapi/sts/sessions")
+
     # AWS clients
     def credentials(self, account: str) -> dict[str, str]:
         if account not in self._creds:
+            self.ensure_role(account)
             sts = boto3.client("sts", endpoint_url=self.url, region_name=REGION,
                                aws_access_key_id="testing", aws_secret_access_key="testing")
             c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/x", RoleSessionName="tests")["Credentials"]
@@ -91,7 +110,10 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def emu() -> Emulator:
-    proc, url = start_emulator("--time-scale", str(TIME_SCALE), "--no-quotas")
+    # EC2 eventual consistency off by default: most tests use a resource right
+    # after creating it; test_consistency.py switches it on.
+    proc, url = start_emulator("--time-scale", str(TIME_SCALE), "--no-quotas",
+                               env={"XAPI_EMU_WAIT_EC2_CONSISTENCY": "0"})
     try:
         yield Emulator(url)
     finally:

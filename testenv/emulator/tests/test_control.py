@@ -22,12 +22,18 @@ def test_get_and_merge_config(emu):
     merged = emu.config(waits={"nlb_provisioning": 7}, faults={"sts": {"error_rate": 0.25}})
     assert merged["waits"]["nlb_provisioning"] == 7
     assert merged["waits"]["vpc_link_pending"] == config["waits"]["vpc_link_pending"]
-    assert merged["faults"]["sts"] == {"error_rate": 0.25, "throttle_rate": 0.0, "drop_rate": 0.0}
+    assert merged["faults"]["sts"] == {"error_rate": 0.25, "throttle_rate": 0.0, "drop_rate": 0.0,
+                                       "drop_after_rate": 0.0, "operations": None, "limit": None}
     assert emu.config() == merged
 
 
 @pytest.mark.parametrize("bad", [{"time_scale": 0}, {"waits": {"nope": 1}}, {"faults": {"s3": {}}},
-                                 {"faults": {"ec2": {"error_rate": 2}}}, {"quotas": "yes"}, {"other": 1}])
+                                 {"faults": {"ec2": {"error_rate": 2}}}, {"quotas": "yes"}, {"other": 1},
+                                 {"faults": {"ec2": {"drop_rate": 0.6, "drop_after_rate": 0.6}}},
+                                 {"faults": {"ec2": {"operations": ["NoSuchOperation"]}}},
+                                 {"faults": {"ec2": {"operations": "CreateVpc"}}},
+                                 {"faults": {"ec2": {"limit": -1}}}, {"faults": {"ec2": {"limit": 1.5}}},
+                                 {"waits": {"ec2_consistency": -1}}])
 def test_invalid_config_is_refused_whole(emu, bad):
     before = emu.config()
     with pytest.raises(urllib.error.HTTPError) as err:

@@ -1,5 +1,5 @@
-"""Rule 8: API Gateway control-plane quotas per account+region, scaled by the
-time scale, switchable over the control endpoint."""
+"""Rules 8 and 10: API Gateway control-plane quotas per account+region, scaled
+by the time scale, switchable over the control endpoint."""
 
 import time
 
@@ -80,3 +80,59 @@ def test_quotas_can_be_switched_off(emu):
     emu.config(quotas=True)
     apigw.create_rest_api(name="on0")
     _throttled(lambda: apigw.create_rest_api(name="on1"))
+
+
+def _until_throttled(call, limit=30):
+    """Call until refused; return (calls admitted, seconds taken)."""
+    ok, start = 0, time.monotonic()
+    for _ in range(limit):
+        try:
+            call()
+            ok += 1
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "TooManyRequestsException"
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            return ok, time.monotonic() - start
+    raise AssertionError(f"{limit} calls admitted, none refused")
+
+
+def test_get_resources_quota(emu):
+    """GetResources: 5 requests every 2 s per account and region. Plain moto
+    never throttles."""
+    apigw = emu.client("apigateway", "232323232323")
+    api_id = apigw.create_rest_api(name="r")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    emu.config(quotas=True, time_scale=0.5)  # 5 every 1 s
+    ok, elapsed = _until_throttled(lambda: apigw.get_resources(restApiId=api_id))
+    assert 5 <= ok <= 5 + 5 * elapsed + 1
+    # GetResource (a single resource) is not limited by it
+    apigw.get_resource(restApiId=api_id, resourceId=root)
+    time.sleep(1.05)  # one scaled period: the bucket is full again
+    for _ in range(5):
+        apigw.get_resources(restApiId=api_id)
+
+
+def test_create_and_delete_resource_quotas(emu):
+    """CreateResource and DeleteResource: 5 requests per second each, per
+    account and region. Plain moto never throttles."""
+    apigw = emu.client("apigateway", "242424242424")
+    api_id = apigw.create_rest_api(name="r")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    doomed = [apigw.create_resource(restApiId=api_id, parentId=root, pathPart=f"d{i}")["id"] for i in range(25)]
+    names = iter(f"p{i}" for i in range(100))
+
+    emu.config(quotas=True, time_scale=1.0)
+    ok, elapsed = _until_throttled(
+        lambda: apigw.create_resource(restApiId=api_id, parentId=root, pathPart=next(names)))
+    assert 5 <= ok <= 5 + 5 * elapsed + 1
+    time.sleep(1.05)
+    for _ in range(5):
+        apigw.create_resource(restApiId=api_id, parentId=root, pathPart=next(names))
+
+    # DeleteResource has its own bucket, full although CreateResource's is empty
+    ok, elapsed = _until_throttled(lambda: apigw.delete_resource(restApiId=api_id, resourceId=doomed.pop()),
+                                   limit=15)
+    assert 5 <= ok <= 5 + 5 * elapsed + 1
+    time.sleep(1.05)
+    for _ in range(5):
+        apigw.delete_resource(restApiId=api_id, resourceId=doomed.pop())

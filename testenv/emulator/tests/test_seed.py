@@ -1,12 +1,15 @@
-"""Seeding a fresh emulator: two accounts, their networks and the private API."""
+"""Seeding a fresh emulator: two accounts, their roles (rule 12), networks
+and the private API."""
 
 import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import EMU_DIR, REGION, start_emulator, stop_emulator
 
@@ -30,30 +33,41 @@ def _read_env(path):
     return values
 
 
-def _client(url, role, service):
-    sts = boto3.client("sts", endpoint_url=url, region_name=REGION,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    c = sts.assume_role(RoleArn=role, RoleSessionName="check")["Credentials"]
+def _sts(url):
+    return boto3.client("sts", endpoint_url=url, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _client(url, role, service, external_id):
+    c = _sts(url).assume_role(RoleArn=role, RoleSessionName="check", ExternalId=external_id)["Credentials"]
     return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=c["AccessKeyId"],
                         aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
 
 
-def test_seed(fresh, tmp_path):
-    out = tmp_path / "ground.env"
+@pytest.fixture(scope="module")
+def seeded(fresh, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed") / "ground.env"
     out.write_text("export EXISTING=1\n")
     subprocess.run([sys.executable, "-m", "xapi_emulator.seed", "--endpoint", fresh, "--out", str(out)],
                    cwd=EMU_DIR, check=True, capture_output=True, timeout=60,
                    env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
-    env = _read_env(out)
+    return _read_env(out)
+
+
+def test_seed(fresh, seeded):
+    env = seeded
     assert env["EXISTING"] == "1"  # appended, not overwritten
     assert env["XAPI_REGION"] == "us-east-1"
     assert (env["XAPI_CONSUMER_ACCOUNT"], env["XAPI_PROVIDER_ACCOUNT"]) == ("111111111111", "222222222222")
     assert env["XAPI_CONSUMER_ROLE_ARN"] == "arn:aws:iam::111111111111:role/xapi-consumer"
     assert env["XAPI_PROVIDER_ROLE_ARN"] == "arn:aws:iam::222222222222:role/xapi-provider"
+    assert env["XAPI_CONSUMER_EXTERNAL_ID"] == "xapi-consumer-ext-7f3a"
+    assert env["XAPI_PROVIDER_EXTERNAL_ID"] == "xapi-provider-ext-2c9d"
+    ext = {side: env[f"XAPI_{side}_EXTERNAL_ID"] for side in ("CONSUMER", "PROVIDER")}
 
     for side, cidr, subnet_cidrs in (("CONSUMER", "10.1.0.0/16", ["10.1.1.0/24", "10.1.2.0/24"]),
                                      ("PROVIDER", "10.2.0.0/16", ["10.2.1.0/24", "10.2.2.0/24"])):
-        ec2 = _client(fresh, env[f"XAPI_{side}_ROLE_ARN"], "ec2")
+        ec2 = _client(fresh, env[f"XAPI_{side}_ROLE_ARN"], "ec2", ext[side])
         vpc = ec2.describe_vpcs(VpcIds=[env[f"XAPI_{side}_VPC_ID"]])["Vpcs"][0]
         assert vpc["CidrBlock"] == cidr
         subnets = ec2.describe_subnets(SubnetIds=env[f"XAPI_{side}_SUBNET_IDS"].split(","))["Subnets"]
@@ -61,7 +75,7 @@ def test_seed(fresh, tmp_path):
             zip(subnet_cidrs, ["us-east-1a", "us-east-1b"]))
         assert all(s["VpcId"] == vpc["VpcId"] for s in subnets)
 
-    apigw = _client(fresh, env["XAPI_PROVIDER_ROLE_ARN"], "apigateway")
+    apigw = _client(fresh, env["XAPI_PROVIDER_ROLE_ARN"], "apigateway", ext["PROVIDER"])
     api = apigw.get_rest_api(restApiId=env["XAPI_SEEDED_PRIVATE_API_ID"])
     assert api["name"] == "orders-private"
     assert api["endpointConfiguration"]["types"] == ["PRIVATE"]
@@ -72,4 +86,25 @@ def test_seed(fresh, tmp_path):
     assert apigw.get_integration(restApiId=api["id"], resourceId=orders["id"], httpMethod="GET")["type"] == "MOCK"
     assert apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"]
     # the consumer account does not see the provider's API
-    assert _client(fresh, env["XAPI_CONSUMER_ROLE_ARN"], "apigateway").get_rest_apis()["items"] == []
+    assert _client(fresh, env["XAPI_CONSUMER_ROLE_ARN"], "apigateway", ext["CONSUMER"]).get_rest_apis()["items"] == []
+
+
+def test_seeded_roles_need_their_external_id(fresh, seeded):
+    """Rule 12: the seeded roles trust the default caller only with their own
+    external id, with or without session tags; each role refuses the other
+    role's id. (Plain moto: any AssumeRole succeeds.)"""
+    with urllib.request.urlopen(fresh + "/_xapi/sts/sessions", timeout=10) as resp:
+        seeded = json.loads(resp.read())
+    assert {(s["role_arn"], s["external_id"], s["outcome"]) for s in seeded} >= {
+        ("arn:aws:iam::111111111111:role/xapi-consumer", "xapi-consumer-ext-7f3a", "ok"),
+        ("arn:aws:iam::222222222222:role/xapi-provider", "xapi-provider-ext-2c9d", "ok")}
+    sts = _sts(fresh)
+    for role, good, other in (
+            ("arn:aws:iam::111111111111:role/xapi-consumer", "xapi-consumer-ext-7f3a", "xapi-provider-ext-2c9d"),
+            ("arn:aws:iam::222222222222:role/xapi-provider", "xapi-provider-ext-2c9d", "xapi-consumer-ext-7f3a")):
+        for kwargs in ({}, {"ExternalId": other}, {"ExternalId": "xapi-demo"}):
+            with pytest.raises(ClientError) as err:
+                sts.assume_role(RoleArn=role, RoleSessionName="check", **kwargs)
+            assert err.value.response["Error"]["Code"] == "AccessDenied"
+        sts.assume_role(RoleArn=role, RoleSessionName="check", ExternalId=good,
+                        Tags=[{"Key": "owner", "Value": "operator"}], TransitiveTagKeys=["owner"])

@@ -1,5 +1,5 @@
 """Rule 7: names unique per account+region with AWS's idempotency; a repeated
-ClientToken returns the first endpoint."""
+ClientToken returns the first endpoint (more in rule 17, test_client_token.py)."""
 
 import pytest
 from botocore.exceptions import ClientError

@@ -11,8 +11,9 @@ __all__ = ["apply_patches"]
 
 def apply_patches() -> None:
     """Install every behaviour patch into moto. Idempotent."""
-    from . import apigateway, ec2, elbv2
+    from . import apigateway, ec2, elbv2, sts
 
     apigateway.install()
     ec2.install()
     elbv2.install()
+    sts.install()

@@ -8,6 +8,10 @@
   (policy.py) for CreateRestApi, UpdateRestApi ``/policy`` and PutRestApi's
   ``x-amazon-apigateway-policy``.
 * DeleteRestApi of an unknown id is NotFoundException, not a 500.
+* CreateDeployment refuses an API in which any method lacks an integration
+  (moto refuses only when no method has one, and with a 404).
+* Resource policies over 8192 characters and over-long tags are refused
+  (limits.py).
 * Each deployment remembers which VPC links its integrations used, so
   DeleteVpcLink can refuse while a stage still serves one (vpclink.py).
 
@@ -29,7 +33,7 @@ from moto.apigateway.exceptions import (
 )
 from moto.apigateway.responses import APIGatewayResponse
 
-from . import patchops, policy, vpclink
+from . import limits, patchops, policy, vpclink
 from .patchops import Field, Schema
 
 _installed = False
@@ -168,6 +172,10 @@ def _apply_rest_api_patch(orig):
         rest: list[dict[str, Any]] = []
         config = self.endpoint_configuration
         for op in patch_operations or []:
+            # Refuse before applying anything, so a refused call changes nothing.
+            if op.get("path") == "/policy" and op.get("op") != "remove":
+                limits.check_policy_length(op.get("value"))
+        for op in patch_operations or []:
             path, verb, value = op.get("path", ""), op.get("op"), op.get("value")
             if path.startswith(_VPCE_PATH):
                 ids = list(config.get("vpcEndpointIds") or [])
@@ -198,6 +206,8 @@ def _apply_rest_api_patch(orig):
 def _create_rest_api(orig):
     def create_rest_api(self: m.APIGatewayBackend, *args: Any, **kwargs: Any) -> m.RestAPI:
         raw = kwargs.get("policy")
+        limits.check_policy_length(raw)
+        limits.check_tags(kwargs.get("tags"))
         if raw:
             policy.parse(raw)  # refuse an invalid document before creating anything
         api = orig(self, *args, **kwargs)
@@ -208,10 +218,13 @@ def _create_rest_api(orig):
 
 def _put_rest_api(orig):
     def put_rest_api(self: m.APIGatewayBackend, function_id: str, api_doc: dict[str, Any], *args: Any, **kwargs: Any):
-        api = orig(self, function_id, api_doc, *args, **kwargs)
         doc_policy = (api_doc or {}).get("x-amazon-apigateway-policy")
-        if doc_policy is not None:
-            raw = doc_policy if isinstance(doc_policy, str) else json.dumps(doc_policy)
+        # The policy arrives as part of the parsed OpenAPI document: measure it compactly serialised.
+        raw = None if doc_policy is None else (
+            doc_policy if isinstance(doc_policy, str) else json.dumps(doc_policy, separators=(",", ":")))
+        limits.check_policy_length(raw)
+        api = orig(self, function_id, api_doc, *args, **kwargs)
+        if raw is not None:
             api.policy = policy.store_form(raw, self.account_id, self.region_name, api.id)
         return api
     return put_rest_api
@@ -223,6 +236,25 @@ def _delete_rest_api(orig):
             raise RestAPINotFound()
         return orig(self, function_id)
     return delete_rest_api
+
+
+def _backend_create_deployment(orig):
+    def create_deployment(self: m.APIGatewayBackend, function_id: str, *args: Any, **kwargs: Any) -> m.Deployment:
+        # AWS checks every method of every resource; moto only refuses when none has an integration.
+        api = self.get_rest_api(function_id)
+        for resource in api.resources.values():
+            for method in resource.resource_methods.values():
+                if method.method_integration is None:
+                    raise BadRequestException("No integration defined for method")
+        return orig(self, function_id, *args, **kwargs)
+    return create_deployment
+
+
+def _tag_resource(orig):
+    def tag_resource(self: APIGatewayResponse):
+        limits.check_tags(self._get_param("tags"))
+        return orig(self)
+    return tag_resource
 
 
 def _create_deployment(orig):
@@ -253,4 +285,6 @@ def install() -> None:
     m.APIGatewayBackend.create_rest_api = _create_rest_api(m.APIGatewayBackend.create_rest_api)
     m.APIGatewayBackend.put_rest_api = _put_rest_api(m.APIGatewayBackend.put_rest_api)
     m.APIGatewayBackend.delete_rest_api = _delete_rest_api(m.APIGatewayBackend.delete_rest_api)
+    m.APIGatewayBackend.create_deployment = _backend_create_deployment(m.APIGatewayBackend.create_deployment)
+    APIGatewayResponse.tag_resource = _tag_resource(APIGatewayResponse.tag_resource)
     vpclink.install()

@@ -3,17 +3,23 @@
 GET  /_xapi/config   current settings
 POST /_xapi/config   merge a partial settings object, answer the result
 POST /_xapi/reset    settings back to startup values, quota buckets emptied,
-                     and (unless the body says {"moto": false}) moto's own
-                     state wiped like POST /moto-api/reset
+                     fault counts and request log cleared, and (unless the
+                     body says {"moto": false}) moto's own state wiped like
+                     POST /moto-api/reset
 GET  /_xapi/health   {"ok": true}
+GET  /_xapi/faults   injected faults since start/reset, per service and kind,
+                     and per "service:Operation:kind" under "by_operation"
+GET  /_xapi/requests?since=N   logged AWS requests with seq >= N, and "next"
+GET  /_xapi/sts/sessions, POST /_xapi/iam/roles   see sts.py
 """
 
 from __future__ import annotations
 
 import json
 from typing import Callable, Iterable
+from urllib.parse import parse_qs
 
-from . import quotas
+from . import faults, quotas, requestlog, sts
 from .settings import SETTINGS, ConfigError
 
 
@@ -49,9 +55,20 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
             body = _read_json(environ)
             SETTINGS.reset()
             quotas.reset()
+            sts.reset()
+            faults.reset()
+            requestlog.reset()
             if not (isinstance(body, dict) and body.get("moto") is False):
                 reset_moto()
             return _json(start_response, "200 OK", SETTINGS.to_dict())
+        if path == "/_xapi/faults" and method == "GET":
+            return _json(start_response, "200 OK", faults.counts())
+        if path == "/_xapi/requests" and method == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            return _json(start_response, "200 OK", requestlog.since(int(query.get("since", ["0"])[0])))
+        routed = sts.control_route(method, path, lambda: _read_json(environ))
+        if routed is not None:
+            return _json(start_response, *routed)
     except (ConfigError, ValueError) as exc:
         return _json(start_response, "400 Bad Request", {"error": str(exc)})
     return _json(start_response, "404 Not Found", {"error": f"no such control route: {method} {path}"})

@@ -9,8 +9,12 @@
   DuplicateLoadBalancerName / DuplicateTargetGroupName.
 * RegisterTargets on an ``ip`` group: an address outside every subnet of the
   group's VPC needs an AvailabilityZone (``all``), an address inside one must
-  not use ``all`` (AWS's two ValidationError messages). The zone is kept and
+  not use ``all`` (AWS's two ValidationError messages). An address outside
+  the VPC must be private: RFC 1918 or 100.64.0.0/10 ("Target groups for
+  your Network Load Balancers", IP addresses). The zone is kept and
   DescribeTargetHealth returns it.
+* Tag keys <= 128 and values <= 256 characters on every call that takes
+  Tags (ValidationError, "Tag restrictions").
 * DescribeTargetHealth for ``ip`` groups: ``unused`` while no listener
   forwards to the group, ``initial`` for ``target_initial`` seconds after
   registration, then ``healthy``; a deregistered target is ``draining`` for
@@ -22,9 +26,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import OrderedDict
 from typing import Any
 
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
 
 from moto.elbv2.exceptions import (
     ELBClientError,
@@ -34,6 +41,7 @@ from moto.elbv2.exceptions import (
     TargetGroupNotFoundError,
 )
 from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer, FakeTargetGroup
+from moto.elbv2.responses import ELBV2Response
 
 from . import clock, vpclink
 
@@ -143,6 +151,11 @@ def _validation(message: str) -> ELBClientError:
     return ELBClientError("ValidationError", message)
 
 
+# Outside the VPC's subnets only these ranges may be registered.
+_OUTSIDE_ALLOWED = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                        "100.64.0.0/10")]
+
+
 def _check_ip_targets(backend: ELBv2Backend, tg: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
     subnets = [s for s in backend.ec2_backend.describe_subnets() if s.vpc_id == tg.vpc_id]
     for target in targets:
@@ -154,6 +167,11 @@ def _check_ip_targets(backend: ELBv2Backend, tg: FakeTargetGroup, targets: list[
         home = next((s for s in subnets if addr in ipaddress.IPv4Network(s.cidr_block)), None)
         if home is None and not zone:
             raise _validation(f"The Availability Zone is required for IP address '{ip}' because it is not in the VPC")
+        if home is None and not any(addr in net for net in _OUTSIDE_ALLOWED):
+            raise _validation(
+                f"The IP address '{ip}' is not in the VPC and not in a private range: an IP target outside "
+                "the VPC must be in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"
+            )
         if home is not None and zone == "all":
             raise _validation(
                 f"The IP address '{ip}' is within the VPC, and cannot have its Availability Zone "
@@ -243,6 +261,38 @@ def _delete_load_balancer(orig):
     return delete_load_balancer
 
 
+# --- tag limits ------------------------------------------------------------------------------
+
+# "Tag restrictions": key up to 128, value up to 256 Unicode characters.
+_TAG_LIMITS = {"Key": 128, "Value": 256}
+_TAG_FIELD = re.compile(r"^Tags\.member\.(\d+)\.(Key|Value)$")
+
+
+def _check_tags(querystring: dict[str, Any]) -> None:
+    for name, values in querystring.items():
+        match = _TAG_FIELD.match(name)
+        if not match:
+            continue
+        index, part = match.groups()
+        limit = _TAG_LIMITS[part]
+        for value in values if isinstance(values, list) else [values]:
+            if len(value) > limit:
+                raise _validation(
+                    f"1 validation error detected: Value '{value}' at 'tags.{index}.member.{part.lower()}' "
+                    f"failed to satisfy constraint: Member must have length less than or equal to {limit}"
+                )
+
+
+def _call_action(orig):
+    def call_action(self: ELBV2Response) -> Any:
+        try:
+            _check_tags(self.querystring)
+        except ServiceException as exc:
+            return self.serialized(ActionResult(exc))
+        return orig(self)
+    return call_action
+
+
 _installed = False
 
 
@@ -260,3 +310,4 @@ def install() -> None:
     ELBv2Backend.describe_target_health = _describe_target_health(ELBv2Backend.describe_target_health)
     ELBv2Backend.delete_load_balancer = _delete_load_balancer(ELBv2Backend.delete_load_balancer)
     FakeTargetGroup.deregister = _deregister(FakeTargetGroup.deregister)
+    ELBV2Response.call_action = _call_action(ELBV2Response.call_action)

@@ -1,8 +1,10 @@
 """WSGI middleware in front of moto's dispatcher.
 
 Order per request: control endpoint (/_xapi/) -> fault injection -> API
-Gateway quotas -> moto. moto's own /moto-api/ routes pass straight through;
-a moto reset also empties the quota buckets.
+Gateway quotas -> moto (-> a ``drop_after`` fault drops the finished
+response). moto's own /moto-api/ routes pass straight through; a moto reset
+also empties the quota buckets. Every other request is recorded in the
+request log (requestlog.py) once it has been answered or dropped.
 
 moto's models are not thread-safe and the patches read-modify-write them
 (purging deleted resources, syncing ENIs), so calls into moto run one at a
@@ -14,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable
 
-from . import control, faults, quotas
+from . import consistency, control, faults, quotas, requestlog
 from .request_info import identify
 
 
@@ -25,6 +27,7 @@ class XapiMiddleware:
 
     def _moto(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         with self._moto_lock:
+            consistency.begin_call()
             # Flask builds the whole body before returning: materialise it
             # under the lock anyway, in case a handler streams.
             return list(self.app(environ, start_response))
@@ -34,14 +37,37 @@ class XapiMiddleware:
         if path.startswith("/_xapi/"):
             with self._moto_lock:  # /_xapi/reset also wipes moto
                 return control.handle(environ, start_response)
-        if path.startswith("/moto-api/reset"):
-            quotas.reset()
+        if path.startswith("/moto-api/"):
+            if path.startswith("/moto-api/reset"):
+                quotas.reset()
             return self._moto(environ, start_response)
         info = identify(environ)
-        if info is not None:
-            answer = faults.maybe_inject(info, environ, start_response)
-            if answer is None:
-                answer = quotas.check(info, start_response)
-            if answer is not None:
-                return answer
-        return self._moto(environ, start_response)
+        call = requestlog.begin(environ, info)
+        status: list[int | None] = [None]
+
+        def recording_start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+            status[0] = int(line.split(" ", 1)[0])
+            return start_response(line, headers, exc_info)
+
+        fault = None
+        try:
+            if info is not None:
+                fault = faults.draw(info.service, call.operation)
+                answer = faults.answer(fault, info, environ, recording_start_response)
+                if answer is None:
+                    answer = quotas.check(info, recording_start_response)
+                    if answer is not None:
+                        if fault == "drop_after":
+                            faults.refund(info.service, call.operation, fault)
+                        fault = "quota"
+                if answer is not None:
+                    return answer
+            answer = self._moto(environ, recording_start_response)
+            if fault == "drop_after":
+                faults.drop(environ)  # AWS acted; the client never hears of it
+            return answer
+        except faults.DropConnection:
+            status[0] = None
+            raise
+        finally:
+            requestlog.finish(call, status[0], fault)

@@ -1,7 +1,9 @@
 """API Gateway control-plane quotas, per account and region.
 
 AWS publishes fixed (non-adjustable) limits: 10 requests/s with a burst of 40
-across all control-plane calls, and stricter ones for a few operations. Each
+across all control-plane calls, and stricter ones for a few operations
+("Amazon API Gateway quotas", table "API Gateway quotas for creating,
+deploying and managing an API"). Each
 is a token bucket; a request needs a token from the account-wide bucket and,
 for the listed operations, from the operation's bucket. Refill periods are
 multiplied by the time scale, like every wait in the emulator. A refused
@@ -25,6 +27,10 @@ OPERATION_QUOTAS = {
     "CreateDeployment": (1, 5.0, 1),
     "CreateRestApi": (1, 3.0, 1),
     "DeleteRestApi": (1, 30.0, 1),
+    # "5 requests every 2 seconds": five at once, then refilled over 2 s.
+    "GetResources": (5, 2.0, 5),
+    "CreateResource": (5, 1.0, 5),
+    "DeleteResource": (5, 1.0, 5),
 }
 
 

@@ -19,6 +19,9 @@ _APIGW_OPERATIONS = [
     ("POST", re.compile(r"^/restapis/?$"), "CreateRestApi"),
     ("DELETE", re.compile(r"^/restapis/[^/]+/?$"), "DeleteRestApi"),
     ("POST", re.compile(r"^/restapis/[^/]+/deployments/?$"), "CreateDeployment"),
+    ("GET", re.compile(r"^/restapis/[^/]+/resources/?$"), "GetResources"),
+    ("POST", re.compile(r"^/restapis/[^/]+/resources/[^/]+/?$"), "CreateResource"),
+    ("DELETE", re.compile(r"^/restapis/[^/]+/resources/[^/]+/?$"), "DeleteResource"),
 ]
 
 

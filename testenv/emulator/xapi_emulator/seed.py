@@ -8,6 +8,11 @@ emulator makes a second set of VPCs. Lines are appended to --out
 (``export KEY=value``), so the file can collect other settings too; when a
 key repeats, the last line wins when the file is sourced.
 
+Each account gets its role first (POST /_xapi/iam/roles): xapi-consumer in
+111111111111, xapi-provider in 222222222222, trusting the seed's own caller
+account (the default access key's) for sts:AssumeRole and sts:TagSession only
+with the account's external id; the seed then assumes them with that id.
+
 consumer 111111111111: VPC 10.1.0.0/16, subnets 10.1.1.0/24 (a), 10.1.2.0/24 (b)
 provider 222222222222: VPC 10.2.0.0/16, subnets 10.2.1.0/24 (a), 10.2.2.0/24 (b),
     private REST API ``orders-private`` (GET /orders, MOCK 200), a resource
@@ -20,6 +25,7 @@ import argparse
 import json
 import os
 import shlex
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -29,19 +35,47 @@ CONSUMER_ACCOUNT = "111111111111"
 PROVIDER_ACCOUNT = "222222222222"
 CONSUMER_ROLE = f"arn:aws:iam::{CONSUMER_ACCOUNT}:role/xapi-consumer"
 PROVIDER_ROLE = f"arn:aws:iam::{PROVIDER_ACCOUNT}:role/xapi-provider"
+CONSUMER_EXTERNAL_ID = "xapi-consumer-ext-7f3a"
+PROVIDER_EXTERNAL_ID = "xapi-provider-ext-2c9d"
 FOREIGN_VPCE = "vpce-0123456789abcdef0"
 
 # Retries absorb the emulator's API Gateway quotas (429) if they are on.
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10})
 
 
-def _session(endpoint: str, role_arn: str) -> boto3.Session:
-    sts = boto3.client(
+def _sts(endpoint: str):
+    return boto3.client(
         "sts", endpoint_url=endpoint, region_name=REGION, config=_CONFIG,
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
     )
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="xapi-seed")["Credentials"]
+
+
+def trust_policy(caller_account: str, external_id: str) -> dict:
+    """Any principal of the caller's account, only with the external id."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{caller_account}:root"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+        }],
+    }
+
+
+def _create_role(endpoint: str, role_arn: str, policy: dict) -> None:
+    account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[1]
+    body = json.dumps({"account": account, "name": name, "trust_policy": policy}).encode()
+    req = urllib.request.Request(endpoint + "/_xapi/iam/roles", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
+
+
+def _session(endpoint: str, role_arn: str, external_id: str) -> boto3.Session:
+    creds = _sts(endpoint).assume_role(RoleArn=role_arn, RoleSessionName="xapi-seed",
+                                       ExternalId=external_id)["Credentials"]
     return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                          aws_session_token=creds["SessionToken"], region_name=REGION)
 
@@ -89,8 +123,11 @@ def _private_api(apigw) -> str:
 
 
 def seed(endpoint: str) -> dict[str, str]:
-    consumer = _session(endpoint, CONSUMER_ROLE)
-    provider = _session(endpoint, PROVIDER_ROLE)
+    caller_account = _sts(endpoint).get_caller_identity()["Account"]
+    _create_role(endpoint, CONSUMER_ROLE, trust_policy(caller_account, CONSUMER_EXTERNAL_ID))
+    _create_role(endpoint, PROVIDER_ROLE, trust_policy(caller_account, PROVIDER_EXTERNAL_ID))
+    consumer = _session(endpoint, CONSUMER_ROLE, CONSUMER_EXTERNAL_ID)
+    provider = _session(endpoint, PROVIDER_ROLE, PROVIDER_EXTERNAL_ID)
     cvpc, csubnets = _network(consumer.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-consumer",
                               "10.1.0.0/16", [("10.1.1.0/24", "us-east-1a"), ("10.1.2.0/24", "us-east-1b")])
     pvpc, psubnets = _network(provider.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-provider",
@@ -102,6 +139,8 @@ def seed(endpoint: str) -> dict[str, str]:
         "XAPI_PROVIDER_ACCOUNT": PROVIDER_ACCOUNT,
         "XAPI_CONSUMER_ROLE_ARN": CONSUMER_ROLE,
         "XAPI_PROVIDER_ROLE_ARN": PROVIDER_ROLE,
+        "XAPI_CONSUMER_EXTERNAL_ID": CONSUMER_EXTERNAL_ID,
+        "XAPI_PROVIDER_EXTERNAL_ID": PROVIDER_EXTERNAL_ID,
         "XAPI_CONSUMER_VPC_ID": cvpc,
         "XAPI_CONSUMER_SUBNET_IDS": ",".join(csubnets),
         "XAPI_PROVIDER_VPC_ID": pvpc,

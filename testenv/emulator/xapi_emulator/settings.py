@@ -24,18 +24,40 @@ DEFAULT_WAITS: dict[str, float] = {
     "vpc_link_deleting": 5.0,
     "target_initial": 10.0,
     "target_draining": 10.0,
+    # How long a new security group, VPC endpoint or network interface stays
+    # invisible to other EC2 calls (AWS: "Eventual consistency in the Amazon
+    # EC2 API", which gives no duration).
+    "ec2_consistency": 2.0,
 }
 
 FAULT_SERVICES = ("ec2", "elasticloadbalancing", "apigateway", "sts")
-FAULT_KINDS = ("error_rate", "throttle_rate", "drop_rate")
+FAULT_KINDS = ("error_rate", "throttle_rate", "drop_rate", "drop_after_rate")
+# Per-service fault options next to the rates: ``operations`` (None = every
+# operation, else a list of operation names) and ``limit`` (None = unlimited,
+# else at most that many faults from the moment it is set).
+FAULT_OPTIONS = ("operations", "limit")
 
 
 class ConfigError(ValueError):
     """A setting the control endpoint refuses (answered with HTTP 400)."""
 
 
-def _zero_faults() -> dict[str, dict[str, float]]:
-    return {svc: {k: 0.0 for k in FAULT_KINDS} for svc in FAULT_SERVICES}
+def _zero_faults() -> dict[str, dict[str, Any]]:
+    return {svc: {**{k: 0.0 for k in FAULT_KINDS}, "operations": None, "limit": None} for svc in FAULT_SERVICES}
+
+
+def _check_operations(svc: str, value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(op, str) for op in value):
+        raise ConfigError(f"faults.{svc}.operations must be null or a list of operation names")
+    from .operations import known_operations
+
+    known = known_operations(svc)
+    unknown = [op for op in value if op not in known]
+    if unknown:
+        raise ConfigError(f"faults.{svc}.operations: unknown {svc} operation(s) {unknown}")
+    return list(value)
 
 
 class Settings:
@@ -45,6 +67,8 @@ class Settings:
         self.waits = dict(DEFAULT_WAITS)
         self.quotas = True
         self.faults = _zero_faults()
+        # service -> how often ``limit`` was set; a new value restarts the budget
+        self.fault_limit_generation = {svc: 0 for svc in FAULT_SERVICES}
         self._startup: dict[str, Any] = self.to_dict()
         self._listeners: list[Any] = []
 
@@ -71,6 +95,7 @@ class Settings:
         if not isinstance(patch, dict):
             raise ConfigError("config must be a JSON object")
         new = self.to_dict()
+        limits_set: list[str] = []
         for key, value in patch.items():
             if key == "time_scale":
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -98,12 +123,22 @@ class Settings:
                     if not isinstance(rates, dict):
                         raise ConfigError(f"faults.{svc} must be an object")
                     for kind, rate in rates.items():
+                        if kind == "operations":
+                            new["faults"][svc][kind] = _check_operations(svc, rate)
+                            continue
+                        if kind == "limit":
+                            if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 0):
+                                raise ConfigError(f"faults.{svc}.limit must be null or an integer >= 0")
+                            new["faults"][svc][kind] = rate
+                            limits_set.append(svc)
+                            continue
                         if kind not in FAULT_KINDS:
-                            raise ConfigError(f"unknown fault kind {kind!r}; known: {list(FAULT_KINDS)}")
+                            raise ConfigError(
+                                f"unknown fault setting {kind!r}; known: {list(FAULT_KINDS + FAULT_OPTIONS)}")
                         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
                             raise ConfigError(f"faults.{svc}.{kind} must be between 0 and 1")
                         new["faults"][svc][kind] = float(rate)
-                    if sum(new["faults"][svc].values()) > 1.0 + 1e-9:
+                    if sum(new["faults"][svc][k] for k in FAULT_KINDS) > 1.0 + 1e-9:
                         raise ConfigError(f"faults.{svc}: rates add up to more than 1")
             else:
                 raise ConfigError(f"unknown setting {key!r}")
@@ -112,6 +147,8 @@ class Settings:
             self.waits = new["waits"]
             self.quotas = new["quotas"]
             self.faults = new["faults"]
+            for svc in limits_set:
+                self.fault_limit_generation[svc] += 1
         for callback in self._listeners:
             callback(self)
         return self.to_dict()

@@ -22,7 +22,7 @@ from moto.apigateway import models as m
 from moto.apigateway.exceptions import BadRequestException, VpcLinkNotFound
 from moto.apigateway.responses import APIGatewayResponse
 
-from . import clock, patchops
+from . import clock, limits, patchops
 from .patchops import Field, Schema
 
 NLB_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):(\d{12}):loadbalancer/net/[^/]+/[0-9a-f]+$")
@@ -112,6 +112,7 @@ def _create_vpc_link(orig):
     def create_vpc_link(self: m.APIGatewayBackend, name: str, description: str,
                         target_arns: list[str], tags: Any) -> m.VpcLink:
         target_arns = target_arns or []
+        limits.check_tags(tags)
         if len(target_arns) != 1:
             raise BadRequestException(
                 "More than one target arn specified for vpc link." if target_arns

@@ -1,0 +1,436 @@
+//! The operator held to AWS's real rules that the emulator enforces: answers lost after AWS
+//! acted, EC2's eventual consistency, client tokens, ENIs that come and go with subnets,
+//! AssumeRole refusals, half-made routes and the limits of adopted APIs. These change the
+//! emulator's global settings, so they run as one test in their own binary. Results are read
+//! back with each account's own credentials and from the emulator's request log.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cross_account_api_operator::api::CrossAccountApi;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{ControllerProcess, EmulatorSettings, condition, env, is_ready};
+
+const READY: Duration = Duration::from_secs(240);
+
+fn uid(obj: &CrossAccountApi) -> String {
+    obj.metadata.uid.clone().expect("uid")
+}
+
+/// How many resources of each kind carry `uid`, from both accounts' own view.
+async fn copies(uid: &str) -> HashMap<String, usize> {
+    let mut kinds = HashMap::new();
+    for found in support::tagged_with(uid).await {
+        // "endpoint Some(..) Some(Available)" → "endpoint"; deleted endpoints do not count.
+        if found.contains("Deleted") || found.contains("Deleting") {
+            continue;
+        }
+        let kind = found
+            .split(" Some(")
+            .next()
+            .unwrap_or_default()
+            .split(" arn:")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+}
+
+/// Faults the emulator injected so far, per "service:Operation:kind".
+async fn injected() -> HashMap<String, u64> {
+    let faults = support::emulator_json("/_xapi/faults").await;
+    faults["by_operation"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn op(r: &Value) -> &str {
+    r["operation"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn held_to_aws_rules() {
+    let admin = support::admin().await;
+    support::install_crd(&admin).await;
+    let ns = support::namespace(&admin, "aws-rules").await;
+    let controller = ControllerProcess::start(&ns, &env("KUBECONFIG"), "5s");
+    controller.wait_ready().await;
+    let api = Api::<CrossAccountApi>::namespaced(admin.clone(), &ns);
+    let scale: f64 = env("XAPI_EMU_TIME_SCALE").parse().unwrap_or(1.0);
+    let secs = |s: f64| s / scale; // emulator waits are given at time scale 1
+    let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
+
+    // 1. Answers lost after AWS acted (CreateSecurityGroup, CreateVpcLink) while EC2 hides what
+    //    is new for a second: one of each resource, no long backoff.
+    let lost = {
+        let _settings = EmulatorSettings::set(json!({
+            "waits": {"ec2_consistency": secs(1.0)},
+            "faults": {
+                "ec2": {"drop_after_rate": 1.0, "operations": ["CreateSecurityGroup"], "limit": 1},
+                "apigateway": {"drop_after_rate": 1.0, "operations": ["CreateVpcLink"], "limit": 1},
+            }
+        }))
+        .await;
+        let before = injected().await;
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "lost".into();
+        support::create(&admin, &ns, &obj).await;
+        let ready = support::wait_for(&admin, &ns, "lost", READY, "Ready", is_ready).await;
+        let after = injected().await;
+        for fault in [
+            "ec2:CreateSecurityGroup:drop_after",
+            "apigateway:CreateVpcLink:drop_after",
+        ] {
+            assert_eq!(
+                after.get(fault).copied().unwrap_or(0) - before.get(fault).copied().unwrap_or(0),
+                1,
+                "the test injected {fault}"
+            );
+        }
+        let kinds = copies(&uid(&ready)).await;
+        for (kind, n) in [
+            ("security group", 1),
+            ("endpoint", 1),
+            ("vpc link", 1),
+            ("rest api", 2),
+        ] {
+            assert_eq!(kinds.get(kind).copied(), Some(n), "{kind}: {kinds:?}");
+        }
+        ready
+    };
+
+    // 2. The created private API's GET /health loses its integration (a half-made route): the
+    //    operator completes it, or the API could never be deployed again.
+    let private_id = lost
+        .status
+        .as_ref()
+        .and_then(|s| s.provider.as_ref())
+        .and_then(|p| p.private_api_id.clone())
+        .expect("private API id");
+    let resources = p
+        .apigw
+        .get_resources()
+        .rest_api_id(&private_id)
+        .send()
+        .await
+        .expect("resources");
+    let health = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/health"))
+        .and_then(|r| r.id())
+        .expect("/health")
+        .to_string();
+    p.apigw
+        .delete_integration()
+        .rest_api_id(&private_id)
+        .resource_id(&health)
+        .http_method("GET")
+        .send()
+        .await
+        .expect("integration deleted by hand");
+    let mut repaired = false;
+    for _ in 0..120 {
+        let method = p
+            .apigw
+            .get_method()
+            .rest_api_id(&private_id)
+            .resource_id(&health)
+            .http_method("GET")
+            .send()
+            .await
+            .expect("GET /health");
+        let integration = method.method_integration();
+        if integration.and_then(|i| i.r#type()).map(|t| t.as_str()) == Some("MOCK")
+            && integration
+                .and_then(|i| i.integration_responses())
+                .is_some_and(|r| r.contains_key("200"))
+        {
+            repaired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(repaired, "GET /health was not completed again");
+
+    // 3. The provider's subnets change (b → c): one pass without an error, and the new target is
+    //    registered before the stale one is deregistered.
+    let vpc = env("XAPI_PROVIDER_VPC_ID");
+    let third = p
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.2.3.0/24")
+        .availability_zone(format!("{}c", env("AWS_REGION")))
+        .send()
+        .await
+        .expect("third subnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .expect("subnet id")
+        .to_string();
+    let subnets: Vec<String> = env("XAPI_PROVIDER_SUBNET_IDS")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let log_start = support::emulator_log_end().await;
+    api.patch(
+        "lost",
+        &PatchParams::apply("tests").force(),
+        &Patch::Merge(json!({"spec": {"provider": {"subnetIds": [subnets[0], third]}}})),
+    )
+    .await
+    .expect("subnets changed");
+    let changed = support::wait_for(&admin, &ns, "lost", READY, "Ready on new subnets", |o| {
+        is_ready(o)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.consumer.as_ref())
+                .is_some_and(|c| c.targets.len() == 2)
+    })
+    .await;
+    let (_, log) = support::emulator_requests(log_start).await;
+    let consumer = env("XAPI_CONSUMER_ACCOUNT");
+    let target_writes: Vec<&str> = log
+        .iter()
+        .filter(|r| r["account"] == consumer.as_str())
+        .map(op)
+        .filter(|o| *o == "RegisterTargets" || *o == "DeregisterTargets")
+        .collect();
+    assert_eq!(
+        target_writes,
+        vec!["RegisterTargets", "DeregisterTargets"],
+        "new target first, then the stale one"
+    );
+    let failed: Vec<String> = log
+        .iter()
+        .filter(|r| r["service"] == "ec2" && r["status"].as_u64().is_some_and(|s| s >= 400))
+        .map(|r| format!("{} {}", op(r), r["status"]))
+        .collect();
+    assert!(failed.is_empty(), "EC2 calls failed: {failed:?}");
+    assert!(
+        condition(&changed, "EndpointReady").is_some_and(|c| c.0 == "True"),
+        "{:?}",
+        condition(&changed, "EndpointReady")
+    );
+
+    // 4. The endpoint deleted by hand is made again: a new client token, not the old endpoint.
+    let old_endpoint = changed
+        .status
+        .as_ref()
+        .and_then(|s| s.provider.as_ref())
+        .and_then(|p| p.vpc_endpoint_id.clone())
+        .expect("endpoint id");
+    p.ec2
+        .delete_vpc_endpoints()
+        .vpc_endpoint_ids(&old_endpoint)
+        .send()
+        .await
+        .expect("endpoint deleted by hand");
+    let remade = support::wait_for(&admin, &ns, "lost", READY, "Ready on a new endpoint", |o| {
+        is_ready(o)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.provider.as_ref())
+                .and_then(|p| p.vpc_endpoint_id.as_deref())
+                .is_some_and(|id| id != old_endpoint)
+    })
+    .await;
+    let new_endpoint = remade
+        .status
+        .as_ref()
+        .and_then(|s| s.provider.as_ref())
+        .and_then(|p| p.vpc_endpoint_id.clone())
+        .expect("endpoint id");
+    let described = p
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&new_endpoint)
+        .send()
+        .await
+        .expect("new endpoint");
+    assert_eq!(
+        described
+            .vpc_endpoints()
+            .first()
+            .and_then(|e| e.state())
+            .map(|s| s.as_str()),
+        Some("available")
+    );
+
+    // 5. Deletion leaves nothing with the uid tag (every copy goes).
+    support::delete_and_wait(&admin, &ns, "lost", READY).await;
+    let left = copies(&uid(&remade)).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    p.ec2
+        .delete_subnet()
+        .subnet_id(&third)
+        .send()
+        .await
+        .expect("third subnet removed");
+
+    // 6. CreateRestApi and CreateAuthorizer answers lost: one regional API, one authorizer.
+    {
+        let _settings = EmulatorSettings::set(json!({
+            "faults": {"apigateway": {"drop_after_rate": 1.0, "operations": ["CreateRestApi", "CreateAuthorizer"], "limit": 2}}
+        }))
+        .await;
+        let mut obj = support::example("orders-adopted-with-authorizer.yaml");
+        obj["metadata"]["name"] = "lost-edge".into();
+        support::create(&admin, &ns, &obj).await;
+        let ready = support::wait_for(&admin, &ns, "lost-edge", READY, "Ready", is_ready).await;
+        let kinds = copies(&uid(&ready)).await;
+        assert_eq!(kinds.get("rest api").copied(), Some(1), "{kinds:?}");
+        let edge = ready
+            .status
+            .as_ref()
+            .and_then(|s| s.consumer.as_ref())
+            .and_then(|c| c.regional_api_id.clone())
+            .expect("edge id");
+        let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
+        let authorizers = c
+            .apigw
+            .get_authorizers()
+            .rest_api_id(&edge)
+            .send()
+            .await
+            .expect("authorizers");
+        assert_eq!(authorizers.items().len(), 1, "one authorizer");
+        support::delete_and_wait(&admin, &ns, "lost-edge", READY).await;
+        let left = copies(&uid(&ready)).await;
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    // 7. A role whose trust policy wants another ExternalId: AccessDenied in the condition, with
+    //    STS's message, and no retry every second.
+    let mut denied = support::example("orders.yaml");
+    denied["metadata"]["name"] = "denied".into();
+    denied["spec"]["provider"]["externalId"] = "not-the-seeded-one".into();
+    support::create(&admin, &ns, &denied).await;
+    let refused = support::wait_for(&admin, &ns, "denied", READY, "AccessDenied", |o| {
+        condition(o, "EndpointReady").is_some_and(|c| c.1 == "AccessDenied")
+    })
+    .await;
+    let (_, _, message) = condition(&refused, "EndpointReady").expect("condition");
+    assert!(
+        message.contains("AssumeRole") && message.contains("not authorized"),
+        "{message}"
+    );
+    let sessions = |all: &Value| {
+        all.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s["external_id"] == "not-the-seeded-one")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let first = sessions(&support::emulator_json("/_xapi/sts/sessions").await);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let later = sessions(&support::emulator_json("/_xapi/sts/sessions").await);
+    assert!(
+        later - first <= 1,
+        "AssumeRole tried {} times in 10 s",
+        later - first
+    );
+    support::delete_and_wait(&admin, &ns, "denied", READY).await;
+
+    // 8. Adopted private APIs the chain cannot use: one whose execute-api endpoint is disabled,
+    //    one whose policy would pass AWS's 8,192 characters with the operator's statement. Both
+    //    are refused before any write to them.
+    let big_policy = json!({
+        "Version": "2012-10-17",
+        "Statement": (0..48).map(|i| json!({
+            "Sid": format!("Team{i}"),
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{}:role/caller-{i:03}", env("XAPI_PROVIDER_ACCOUNT"))},
+            "Action": "execute-api:Invoke",
+            "Resource": "execute-api:/*/GET/*",
+        })).collect::<Vec<_>>(),
+    })
+    .to_string();
+    assert!(
+        big_policy.len() < 8192 && big_policy.len() > 7500,
+        "{}",
+        big_policy.len()
+    );
+    let private = |name: &str| {
+        p.apigw.create_rest_api().name(name).endpoint_configuration(
+            aws_sdk_apigateway::types::EndpointConfiguration::builder()
+                .types(aws_sdk_apigateway::types::EndpointType::Private)
+                .build(),
+        )
+    };
+    let disabled = private("no-execute-api")
+        .disable_execute_api_endpoint(true)
+        .send()
+        .await
+        .expect("API without execute-api endpoint")
+        .id()
+        .expect("id")
+        .to_string();
+    let crowded = private("crowded-policy")
+        .policy(&big_policy)
+        .send()
+        .await
+        .expect("API with a large policy")
+        .id()
+        .expect("id")
+        .to_string();
+    let log_start = support::emulator_log_end().await;
+    for (name, id) in [("disabled", &disabled), ("crowded", &crowded)] {
+        let mut obj = support::example("orders-adopted-with-authorizer.yaml");
+        obj["metadata"]["name"] = name.into();
+        obj["spec"]["provider"]["privateApi"]["id"] = id.as_str().into();
+        support::create(&admin, &ns, &obj).await;
+    }
+    let wants = [
+        ("disabled", "disableExecuteApiEndpoint"),
+        ("crowded", "8192"),
+    ];
+    for (name, words) in wants {
+        let o = support::wait_for(&admin, &ns, name, READY, "refused", |o| {
+            condition(o, "PrivateApiReady").is_some_and(|c| c.1 == "InvalidSpec")
+        })
+        .await;
+        let (_, _, message) = condition(&o, "PrivateApiReady").expect("condition");
+        assert!(
+            message.contains(words) && message.contains("spec.provider.privateApi.id"),
+            "{name}: {message}"
+        );
+    }
+    let (_, log) = support::emulator_requests(log_start).await;
+    let writes: Vec<String> = log
+        .iter()
+        .filter(|r| {
+            let path = r["params"]["path"].as_str().unwrap_or_default();
+            r["method"] != "GET"
+                && r["params"]["method"] != "GET"
+                && (path.contains(disabled.as_str()) || path.contains(crowded.as_str()))
+        })
+        .map(|r| op(r).to_string())
+        .collect();
+    assert!(writes.is_empty(), "writes to refused APIs: {writes:?}");
+    for name in ["disabled", "crowded"] {
+        support::delete_and_wait(&admin, &ns, name, READY).await;
+    }
+
+    // The API Gateway limiter paced every call: nothing was throttled.
+    let metrics = support::http_get(&controller.metrics).await;
+    let throttled: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("xapi_aws_calls_total{") && l.contains("throttled"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(throttled.is_empty(), "throttled calls: {throttled:?}");
+}
