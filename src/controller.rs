@@ -283,14 +283,17 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         "waiting"
     });
     if let Some(err) = &applied.error {
-        publish_one(
-            ctx,
-            obj,
-            kube::runtime::events::EventType::Warning,
-            &err.reason(),
-            err.to_string(),
-        )
-        .await;
+        // EC2 catching up with what was just made is no news: the condition shows it.
+        if err.class() != ErrorClass::NotYetVisible {
+            publish_one(
+                ctx,
+                obj,
+                kube::runtime::events::EventType::Warning,
+                &err.reason(),
+                err.to_string(),
+            )
+            .await;
+        }
         let attempt = ctx.next_error(&key);
         let delay = backoff(err.class(), attempt);
         warn!(error = %err, ?delay, "step failed");

@@ -54,6 +54,13 @@ async fn injected() -> HashMap<String, u64> {
         .unwrap_or_default()
 }
 
+fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
 fn op(r: &Value) -> &str {
     r["operation"].as_str().unwrap_or_default()
 }
@@ -166,19 +173,31 @@ async fn held_to_aws_rules() {
     // 3. The provider's subnets change (b → c): one pass without an error, and the new target is
     //    registered before the stale one is deregistered.
     let vpc = env("XAPI_PROVIDER_VPC_ID");
-    let third = p
+    // A third subnet (kept from an earlier run of this test on the same ground, if any).
+    let existing = p
         .ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.2.3.0/24")
-        .availability_zone(format!("{}c", env("AWS_REGION")))
+        .describe_subnets()
+        .filters(filter("vpc-id", &vpc))
+        .filters(filter("cidr-block", "10.2.3.0/24"))
         .send()
         .await
-        .expect("third subnet")
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("subnet id")
-        .to_string();
+        .expect("subnets");
+    let third = match existing.subnets().first().and_then(|s| s.subnet_id()) {
+        Some(id) => id.to_string(),
+        None => p
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.2.3.0/24")
+            .availability_zone(format!("{}c", env("AWS_REGION")))
+            .send()
+            .await
+            .expect("third subnet")
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .expect("subnet id")
+            .to_string(),
+    };
     let subnets: Vec<String> = env("XAPI_PROVIDER_SUBNET_IDS")
         .split(',')
         .map(|s| s.trim().to_string())
@@ -186,7 +205,7 @@ async fn held_to_aws_rules() {
     let log_start = support::emulator_log_end().await;
     api.patch(
         "lost",
-        &PatchParams::apply("tests").force(),
+        &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"provider": {"subnetIds": [subnets[0], third]}}})),
     )
     .await

@@ -888,6 +888,7 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
         .and_then(|s| s.provider.as_ref())
         .and_then(|p| p.vpc_endpoint_id.clone())
         .expect("endpoint");
+    assert_eq!(vpce, team_vpce, "status names the adopted endpoint");
 
     // The policy keeps the team's statements, adds ours, and extends the deny-list.
     let merged = private_policy(&adopted_id).await;
@@ -922,6 +923,7 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
     }
 
     // Removing the authorizer from the spec opens the methods and deletes it.
+    let log_start = support::emulator_log_end().await;
     let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
     api.patch(
         "orders-adopted",
@@ -946,6 +948,29 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
     .await;
     let routes = edge_routes(&edge_id).await;
     assert_eq!(routes.get("/").map(|r| r.0.as_str()), Some("NONE"));
+    // What was sent: `replace /authorizationType NONE` on each method (UpdateMethod documents
+    // `replace` for it), no `remove`.
+    let (_, log) = support::emulator_requests(log_start).await;
+    let ops: Vec<Value> = log
+        .iter()
+        .filter(|r| {
+            r["operation"] == "UpdateMethod"
+                && r["params"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(edge_id.as_str()))
+        })
+        .flat_map(|r| {
+            r["params"]["body"]["patchOperations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        vec![json!({"op": "replace", "path": "/authorizationType", "value": "NONE"}); 2],
+        "UpdateMethod patches"
+    );
     assert!(
         c.apigw
             .get_authorizers()
@@ -965,6 +990,31 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
     );
     let left = support::tagged_with(&uid).await;
     assert!(left.is_empty(), "left behind: {left:?}");
+    // The adopted endpoint and security group are the team's: still there.
+    let endpoints = p
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&team_vpce)
+        .send()
+        .await
+        .expect("team endpoint still described");
+    assert_eq!(
+        endpoints
+            .vpc_endpoints()
+            .first()
+            .and_then(|e| e.state())
+            .map(|s| s.as_str()),
+        Some("available"),
+        "the adopted endpoint is left as it was"
+    );
+    let groups = p
+        .ec2
+        .describe_security_groups()
+        .group_ids(&group_id)
+        .send()
+        .await
+        .expect("team group still there");
+    assert_eq!(groups.security_groups().len(), 1);
     drop(controller);
 }
 

@@ -380,6 +380,69 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             ),
             "spec.consumer.regionalApi.authorizer.lambdaArn",
         ),
+        (
+            "TOKEN authorizer with a query-string identity",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(json!({
+                    "lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth",
+                    "identitySource": "method.request.querystring.token",
+                })),
+            ),
+            "spec.consumer.regionalApi.authorizer.identitySource",
+        ),
+        (
+            "TOKEN authorizer with two identity sources",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(json!({
+                    "lambdaArn": "arn:aws:lambda:us-east-1:111111111111:function:auth",
+                    "type": "TOKEN",
+                    "identitySource": "method.request.header.A, method.request.header.B",
+                })),
+            ),
+            "spec.consumer.regionalApi.authorizer.identitySource",
+        ),
+        (
+            "region of an unsupported partition",
+            with(
+                valid(),
+                &format!("{p}/region"),
+                Some(json!("us-iso-east-1")),
+            ),
+            "spec.provider.region",
+        ),
+        (
+            "role ARN of an unsupported partition",
+            with(
+                valid(),
+                &format!("{c}/roleArn"),
+                Some(json!("arn:aws-iso:iam::111111111111:role/x")),
+            ),
+            "spec.consumer.roleArn",
+        ),
+        (
+            "role ARN of another partition than the region",
+            with(
+                valid(),
+                &format!("{p}/roleArn"),
+                Some(json!("arn:aws-cn:iam::222222222222:role/x")),
+            ),
+            "spec.provider.roleArn",
+        ),
+        (
+            "authorizer ARN of another partition than its region",
+            with(
+                valid(),
+                &format!("{c}/regionalApi/authorizer"),
+                Some(
+                    json!({"lambdaArn": "arn:aws-us-gov:lambda:us-east-1:111111111111:function:auth"}),
+                ),
+            ),
+            "spec.consumer.regionalApi.authorizer.lambdaArn",
+        ),
     ];
     assert!(cases.len() >= 25);
     let mut failures = Vec::new();

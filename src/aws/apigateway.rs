@@ -43,6 +43,30 @@ pub struct RestApi {
     pub endpoint_access_mode: Option<String>,
 }
 
+/// What a look-up by uid found: the resource to keep, and copies that a create repeated after
+/// its lost answer left (API Gateway's creates take no client token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned<T> {
+    /// The one the object uses.
+    pub keep: Option<T>,
+    /// The others carrying the object's uid.
+    pub extras: Vec<T>,
+}
+
+impl<T> Owned<T> {
+    fn one(item: T) -> Self {
+        Owned {
+            keep: Some(item),
+            extras: Vec::new(),
+        }
+    }
+
+    fn first_of(mut all: Vec<T>) -> Self {
+        let keep = (!all.is_empty()).then(|| all.remove(0));
+        Owned { keep, extras: all }
+    }
+}
+
 /// A resource (path) with its methods.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
@@ -291,14 +315,15 @@ impl ApiGateway {
     }
 
     /// The operator's REST API of `endpoint_type`: `known_id` if it still exists and carries
-    /// `uid`, else the one tagged with `uid` (adoption after a crash), else `None`.
+    /// `uid` (one read), else the first one tagged with `uid` (adoption after a crash) and the
+    /// other copies so tagged.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
     pub async fn find_owned_rest_api(
         &self,
         known_id: Option<&str>,
         uid: &str,
         endpoint_type: &str,
-    ) -> Result<Option<RestApi>> {
+    ) -> Result<Owned<RestApi>> {
         let ours = |a: &RestApi| {
             a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
                 && a.endpoint_types.iter().any(|t| t == endpoint_type)
@@ -307,13 +332,11 @@ impl ApiGateway {
             && let Some(api) = self.get_rest_api(id).await?
             && ours(&api)
         {
-            return Ok(Some(api));
+            return Ok(Owned::one(api));
         }
-        Ok(self
-            .owned_rest_apis(uid, endpoint_type)
-            .await?
-            .into_iter()
-            .next())
+        Ok(Owned::first_of(
+            self.owned_rest_apis(uid, endpoint_type).await?,
+        ))
     }
 
     /// Every REST API of `endpoint_type` tagged with `uid`, by id: more than one only when a
@@ -898,7 +921,7 @@ impl ApiGateway {
         &self,
         known_id: Option<&str>,
         uid: &str,
-    ) -> Result<Option<VpcLink>> {
+    ) -> Result<Owned<VpcLink>> {
         if let Some(id) = known_id
             && let Some(l) = self
                 .find(
@@ -907,15 +930,12 @@ impl ApiGateway {
                 )
                 .await?
             && tagged(l.tags(), uid)
+            && let Some(link) =
+                vpc_link_from(l.id(), l.status(), l.status_message(), l.target_arns())
         {
-            return Ok(vpc_link_from(
-                l.id(),
-                l.status(),
-                l.status_message(),
-                l.target_arns(),
-            ));
+            return Ok(Owned::one(link));
         }
-        Ok(self.owned_vpc_links(uid).await?.into_iter().next())
+        Ok(Owned::first_of(self.owned_vpc_links(uid).await?))
     }
 
     /// Every VPC link tagged with `uid`, by id: more than one only when a create (which takes

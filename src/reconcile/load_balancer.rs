@@ -185,11 +185,13 @@ pub async fn ensure(
 }
 
 /// Makes the group hold exactly the endpoint IPs; records them with their health in `status`.
-/// Returns whether every wanted target is registered.
+/// Stale targets go only when `settled`: while the endpoint's ENIs are changing (a subnet
+/// swapped, a new ENI not shown yet), the new IPs are registered first and nothing is removed.
 pub async fn sync_targets(
     side: &Side<'_>,
     target_group_arn: &str,
     endpoint_ips: &[String],
+    settled: bool,
     consumer_subnets: &[Subnet],
     status: &mut ConsumerStatus,
     journal: &Journal,
@@ -205,7 +207,10 @@ pub async fn sync_targets(
         });
     }
     let current = elb.targets(target_group_arn).await?;
-    let (register, deregister) = plan_targets(&wanted, &current);
+    let (register, mut deregister) = plan_targets(&wanted, &current);
+    if !settled {
+        deregister.clear();
+    }
     // New targets first, so the NLB never has fewer healthy targets than it needs.
     if !register.is_empty() {
         elb.register(target_group_arn, &register).await?;

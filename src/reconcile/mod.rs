@@ -16,6 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus};
+use crate::aws::apigateway::RestApi;
 use crate::aws::{AccountClients, AccountKey, Ownership};
 use crate::conditions::StepCondition;
 use crate::error::Error;
@@ -73,26 +74,54 @@ pub fn config_hash<T: Serialize>(value: &T) -> String {
 
 pub use crate::partition::invoke_url;
 
-/// After creating `keep`, deletes the other REST APIs of `endpoint_type` carrying the object's
-/// uid: CreateRestApi takes no client token, so an SDK retry after a lost answer makes a copy.
+/// The object's REST API of `endpoint_type` (the recorded one, else one tagged with its uid);
+/// other copies go. CreateRestApi takes no client token, so an SDK retry after a lost answer
+/// makes a copy: found here when the create's own answer never came, and by
+/// [`delete_extra_rest_apis`] after a create that was answered.
+pub async fn owned_rest_api(
+    side: &Side<'_>,
+    known_id: Option<&str>,
+    endpoint_type: &str,
+    journal: &Journal,
+) -> crate::error::Result<Option<RestApi>> {
+    let found = side
+        .clients
+        .apigateway
+        .find_owned_rest_api(known_id, &side.owner.uid, endpoint_type)
+        .await?;
+    if let Some(keep) = &found.keep {
+        delete_rest_api_copies(side, &keep.id, found.extras, journal).await?;
+    }
+    Ok(found.keep)
+}
+
+/// After creating `keep`, deletes the other REST APIs of `endpoint_type` carrying the uid.
 pub async fn delete_extra_rest_apis(
     side: &Side<'_>,
     keep: &str,
     endpoint_type: &str,
     journal: &Journal,
 ) -> crate::error::Result<()> {
-    let apigw = &side.clients.apigateway;
-    for extra in apigw
+    let all = side
+        .clients
+        .apigateway
         .owned_rest_apis(&side.owner.uid, endpoint_type)
-        .await?
-    {
-        if extra.id != keep {
-            apigw.delete_rest_api(&extra.id).await?;
-            journal.warning(
-                "DeletedDuplicateRestApi",
-                format!("deleted REST API {}, a second copy of {keep}", extra.id),
-            );
-        }
+        .await?;
+    delete_rest_api_copies(side, keep, all, journal).await
+}
+
+async fn delete_rest_api_copies(
+    side: &Side<'_>,
+    keep: &str,
+    copies: Vec<RestApi>,
+    journal: &Journal,
+) -> crate::error::Result<()> {
+    for extra in copies.into_iter().filter(|a| a.id != keep) {
+        side.clients.apigateway.delete_rest_api(&extra.id).await?;
+        journal.warning(
+            "DeletedDuplicateRestApi",
+            format!("deleted REST API {}, a second copy of {keep}", extra.id),
+        );
     }
     Ok(())
 }
@@ -276,6 +305,7 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
                     &sides.consumer,
                     &view.target_group_arn,
                     &ep.ips,
+                    ep.is_ready(),
                     subnets,
                     &mut consumer,
                     journal,

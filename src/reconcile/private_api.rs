@@ -202,10 +202,8 @@ async fn find_or_create(
     journal: &Journal,
 ) -> Result<RestApi> {
     let apigw = &side.clients.apigateway;
-    let uid = &side.owner.uid;
-    if let Some(api) = apigw
-        .find_owned_rest_api(status.private_api_id.as_deref(), uid, "PRIVATE")
-        .await?
+    if let Some(api) =
+        super::owned_rest_api(side, status.private_api_id.as_deref(), "PRIVATE", journal).await?
     {
         return Ok(api);
     }

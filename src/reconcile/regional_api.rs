@@ -209,11 +209,9 @@ pub async fn ensure_api(
     journal: &Journal,
 ) -> Result<EdgeApi> {
     let apigw = &side.clients.apigateway;
-    let uid = &side.owner.uid;
     // I/O: by status id (checking the tag), else by uid tag, else create.
-    let api = apigw
-        .find_owned_rest_api(status.regional_api_id.as_deref(), uid, "REGIONAL")
-        .await?;
+    let api =
+        super::owned_rest_api(side, status.regional_api_id.as_deref(), "REGIONAL", journal).await?;
     let api: RestApi = match api {
         Some(a) => a,
         None => {
@@ -254,27 +252,24 @@ async fn ensure_authorizer(
         .authorizer
         .as_ref()
         .map(|a| wanted_authorizer(a, &obj.spec.consumer.region));
-    let current = apigw
+    let mut ours: Vec<Authorizer> = apigw
         .authorizers(api_id)
         .await?
         .into_iter()
-        .find(|a| a.name == AUTHORIZER_NAME);
+        .filter(|a| a.name == AUTHORIZER_NAME)
+        .collect();
+    let current = (!ours.is_empty()).then(|| ours.remove(0));
+    if let Some(kept) = &current {
+        delete_authorizer_copies(side, api_id, &kept.id, ours, journal).await?;
+    }
     match (wanted, current) {
         (None, None) => Ok((None, None, false)),
         // Removal happens after the methods stop using it (see `ensure_routes`).
         (None, Some(stale)) => Ok((None, Some(stale.id), true)),
         (Some(w), None) => {
             let id = apigw.create_authorizer(api_id, &w).await?;
-            // CreateAuthorizer takes no client token: a retry after a lost answer makes a copy.
-            for extra in apigw.authorizers(api_id).await? {
-                if extra.name == AUTHORIZER_NAME && extra.id != id {
-                    apigw.delete_authorizer(api_id, &extra.id).await?;
-                    journal.warning(
-                        "DeletedDuplicateAuthorizer",
-                        format!("deleted authorizer {}, a second copy of {id}", extra.id),
-                    );
-                }
-            }
+            let all = apigw.authorizers(api_id).await?;
+            delete_authorizer_copies(side, api_id, &id, all, journal).await?;
             journal.normal(
                 "CreatedAuthorizer",
                 format!("created Lambda authorizer {id}"),
@@ -319,6 +314,31 @@ pub enum Routes {
     /// Integrations in place; the deployment waits for the VPC link to be AVAILABLE (AWS fails
     /// a deployment over a link that is not).
     WaitingForVpcLink,
+}
+
+/// Deletes the operator's authorizers other than `keep`: CreateAuthorizer takes no client
+/// token, so a retry after a lost answer makes a copy.
+async fn delete_authorizer_copies(
+    side: &Side<'_>,
+    api_id: &str,
+    keep: &str,
+    copies: Vec<Authorizer>,
+    journal: &Journal,
+) -> Result<()> {
+    for extra in copies
+        .into_iter()
+        .filter(|a| a.name == AUTHORIZER_NAME && a.id != keep)
+    {
+        side.clients
+            .apigateway
+            .delete_authorizer(api_id, &extra.id)
+            .await?;
+        journal.warning(
+            "DeletedDuplicateAuthorizer",
+            format!("deleted authorizer {}, a second copy of {keep}", extra.id),
+        );
+    }
+    Ok(())
 }
 
 /// Ensures every route of `backends` and deploys when anything changed and the link is

@@ -18,10 +18,13 @@ pub async fn ensure(
 ) -> Result<Option<VpcLink>> {
     let apigw = &side.clients.apigateway;
     // I/O: by status id, else by uid tag (a crash after create), else create.
-    let link = apigw
+    let found = apigw
         .find_owned_vpc_link(status.vpc_link_id.as_deref(), &side.owner.uid)
         .await?;
-    let link = match link {
+    for extra in &found.extras {
+        delete_copy(side, extra, journal).await?;
+    }
+    let link = match found.keep {
         // A FAILED link never recovers: remove it so the next attempt makes a new one.
         Some(l) if l.status == "FAILED" => {
             apigw.delete_vpc_link(&l.id).await?;
@@ -54,11 +57,7 @@ pub async fn ensure(
             // CreateVpcLink takes no client token: a retry after a lost answer makes a copy.
             for extra in apigw.owned_vpc_links(&side.owner.uid).await? {
                 if extra.id != l.id {
-                    apigw.delete_vpc_link(&extra.id).await?;
-                    journal.warning(
-                        "DeletedDuplicateVpcLink",
-                        format!("deleted VPC link {}, a second copy of {}", extra.id, l.id),
-                    );
+                    delete_copy(side, &extra, journal).await?;
                 }
             }
             if repaired {
@@ -90,4 +89,19 @@ pub async fn ensure(
     status.vpc_link_id = Some(link.id.clone());
     status.vpc_link_status = Some(link.status.clone());
     Ok(Some(link))
+}
+
+/// Deletes a second VPC link of the object (left by a create repeated after its lost answer).
+async fn delete_copy(side: &Side<'_>, extra: &VpcLink, journal: &Journal) -> Result<()> {
+    if extra.status != "DELETING" {
+        side.clients.apigateway.delete_vpc_link(&extra.id).await?;
+        journal.warning(
+            "DeletedDuplicateVpcLink",
+            format!(
+                "deleted VPC link {}, a second copy of this object's",
+                extra.id
+            ),
+        );
+    }
+    Ok(())
 }
