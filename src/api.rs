@@ -32,6 +32,9 @@ pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
     namespaced,
     status = "CrossAccountApiStatus",
     derive = "PartialEq",
+    // The owner tag holds `<namespace>/<name>` and AWS allows 256 characters in a tag value: with
+    // a namespace of at most 63, a name of at most 192 always fits.
+    validation = Rule::new("self.metadata.name.size() <= 192").message("metadata.name: at most 192 characters, so that <namespace>/<name> fits an AWS tag value (256)"),
     doc = "Serves a private API Gateway REST API of a provider account to the internet through a regional REST API of a consumer account (execute-api VPC endpoint, NLB, VPC link).",
     printcolumn(
         name = "Ready",

@@ -326,7 +326,17 @@ async fn cleanup(
         return Ok(Action::await_change());
     }
     let owner = ownership(obj)?;
-    let sides = sides(ctx, obj, &owner).await.map_err(|(_, e)| e)?;
+    let sides = match sides(ctx, obj, &owner).await {
+        Ok(sides) => sides,
+        // Without both sides' credentials Apply makes nothing: an object whose status records
+        // nothing never made anything, and its finalizer goes.
+        Err((_, e)) if reconcile::cleanup::made_nothing(obj) => {
+            info!(error = %e, "nothing was made; no cleanup needed");
+            ctx.reset_attempts(&object_key(obj));
+            return Ok(Action::await_change());
+        }
+        Err((_, e)) => return Err(e),
+    };
     let journal = Journal::default();
     let outcome = reconcile::cleanup::run(&sides, obj, &journal).await;
     publish(ctx, obj, journal).await;

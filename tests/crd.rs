@@ -443,15 +443,28 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             ),
             "spec.consumer.regionalApi.authorizer.lambdaArn",
         ),
+        (
+            "name too long for the owner tag",
+            with(valid(), "/metadata/name", Some(json!("n".repeat(193)))),
+            "metadata.name",
+        ),
     ];
     assert!(cases.len() >= 25);
     let mut failures = Vec::new();
     for (i, (what, body, field)) in cases.iter().enumerate() {
-        let body = with(
-            body.clone(),
-            "/metadata/name",
-            Some(json!(format!("invalid-{i}"))),
-        );
+        // Each case its own name, unless the name is what the case is about.
+        let long_name = body["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.len() > 63);
+        let body = if long_name {
+            body.clone()
+        } else {
+            with(
+                body.clone(),
+                "/metadata/name",
+                Some(json!(format!("invalid-{i}"))),
+            )
+        };
         // A create, as `kubectl apply` sends for a new object.
         let result = Api::<kube::api::DynamicObject>::namespaced_with(
             client.clone(),

@@ -174,8 +174,37 @@ pub fn add(path: &str, value: impl Into<String>) -> PatchOperation {
     patch(Op::Add, path, Some(value.into()))
 }
 
-fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("NotFoundException")
+/// Attempts per call, as the SDK's standard retry mode makes.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Worth another attempt: no answer (connection, timeout), a 5xx, or throttling.
+fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            matches!(
+                crate::error::classify(code, service.err().message().unwrap_or_default()),
+                crate::error::ErrorClass::Retryable | crate::error::ErrorClass::Throttled
+            )
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Exponential backoff with full jitter: 0.2 s, 0.4 s, 0.8 s, … at most 10 s.
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    let cap = (0.2 * f64::from(1u32 << attempt.min(6))).min(10.0);
+    let jitter = f64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            % 1000,
+    ) / 1000.0;
+    std::time::Duration::from_secs_f64(cap * (0.5 + jitter / 2.0))
 }
 
 fn rest_api_from(
@@ -248,33 +277,43 @@ impl ApiGateway {
         &self.region
     }
 
-    async fn call<T, E, R>(
-        &self,
-        op: &'static str,
-        fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    ) -> Result<T>
+    /// Sends `op`, each attempt with a permit of the account's limiter: the SDK's own retries
+    /// would bypass it (its client has them off), and a retry sent at once after a lost answer
+    /// or a 5xx would land on the quota.
+    async fn call<T, E, R, Fut>(&self, op: &'static str, send: impl Fn() -> Fut) -> Result<T>
     where
+        Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
     {
-        self.limiter.acquire(op).await;
-        fut.await.map_err(|e| Error::aws(op, &self.account, e))
+        let mut attempt = 1;
+        loop {
+            self.limiter.acquire(op).await;
+            match send().await {
+                Ok(out) => return Ok(out),
+                Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Error::aws(op, &self.account, e)),
+            }
+        }
     }
 
-    async fn find<T, E, R>(
+    async fn find<T, E, R, Fut>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = std::result::Result<T, SdkError<E, R>>>,
+        send: impl Fn() -> Fut,
     ) -> Result<Option<T>>
     where
+        Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
     {
-        self.limiter.acquire(op).await;
-        match fut.await {
+        match self.call(op, send).await {
             Ok(out) => Ok(Some(out)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(Error::aws(op, &self.account, e)),
+            Err(e) if e.code() == Some("NotFoundException") => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -292,10 +331,9 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApi"))]
     pub async fn get_rest_api(&self, id: &str) -> Result<Option<RestApi>> {
         let out = self
-            .find(
-                "GetRestApi",
-                self.client.get_rest_api().rest_api_id(id).send(),
-            )
+            .find("GetRestApi", || {
+                self.client.get_rest_api().rest_api_id(id).send()
+            })
             .await?;
         Ok(out.and_then(|a| {
             rest_api_from(
@@ -347,14 +385,13 @@ impl ApiGateway {
         let mut position = None;
         loop {
             let out = self
-                .call(
-                    "GetRestApis",
+                .call("GetRestApis", || {
                     self.client
                         .get_rest_apis()
                         .limit(500)
-                        .set_position(position)
-                        .send(),
-                )
+                        .set_position(position.clone())
+                        .send()
+                })
                 .await?;
             found.extend(
                 out.items()
@@ -399,8 +436,7 @@ impl ApiGateway {
             .build();
         let tags = owner_tags(owner);
         let out = self
-            .call(
-                "CreateRestApi",
+            .call("CreateRestApi", || {
                 self.client
                     .create_rest_api()
                     .name(name)
@@ -408,11 +444,11 @@ impl ApiGateway {
                         "Managed by cross-account-api-operator for {}",
                         owner.owner
                     ))
-                    .endpoint_configuration(endpoint)
-                    .set_policy(policy)
-                    .set_tags(Some(tags))
-                    .send(),
-            )
+                    .endpoint_configuration(endpoint.clone())
+                    .set_policy(policy.clone())
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
             .await?;
         rest_api_from(
             out.id(),
@@ -427,14 +463,13 @@ impl ApiGateway {
     /// Applies patch operations to a REST API.
     #[instrument(skip(self, ops), fields(account = %self.account, service = "apigateway", operation = "UpdateRestApi"))]
     pub async fn update_rest_api(&self, id: &str, ops: Vec<PatchOperation>) -> Result<()> {
-        self.call(
-            "UpdateRestApi",
+        self.call("UpdateRestApi", || {
             self.client
                 .update_rest_api()
                 .rest_api_id(id)
-                .set_patch_operations(Some(ops))
-                .send(),
-        )
+                .set_patch_operations(Some(ops.clone()))
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -442,10 +477,9 @@ impl ApiGateway {
     /// Deletes a REST API; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteRestApi"))]
     pub async fn delete_rest_api(&self, id: &str) -> Result<()> {
-        self.find(
-            "DeleteRestApi",
-            self.client.delete_rest_api().rest_api_id(id).send(),
-        )
+        self.find("DeleteRestApi", || {
+            self.client.delete_rest_api().rest_api_id(id).send()
+        })
         .await?;
         Ok(())
     }
@@ -456,14 +490,13 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetResources"))]
     pub async fn resources(&self, api_id: &str) -> Result<Vec<Resource>> {
         let out = self
-            .call(
-                "GetResources",
+            .call("GetResources", || {
                 self.client
                     .get_resources()
                     .rest_api_id(api_id)
                     .limit(500)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out
             .items()
@@ -492,15 +525,14 @@ impl ApiGateway {
         path_part: &str,
     ) -> Result<String> {
         let out = self
-            .call(
-                "CreateResource",
+            .call("CreateResource", || {
                 self.client
                     .create_resource()
                     .rest_api_id(api_id)
                     .parent_id(parent_id)
                     .path_part(path_part)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         out.id()
             .map(str::to_string)
@@ -516,15 +548,14 @@ impl ApiGateway {
         http_method: &str,
     ) -> Result<Option<Method>> {
         let out = self
-            .find(
-                "GetMethod",
+            .find("GetMethod", || {
                 self.client
                     .get_method()
                     .rest_api_id(api_id)
                     .resource_id(resource_id)
                     .http_method(http_method)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out.map(|m| Method {
             authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
@@ -542,8 +573,7 @@ impl ApiGateway {
         http_method: &str,
         method: &Method,
     ) -> Result<()> {
-        self.call(
-            "PutMethod",
+        self.call("PutMethod", || {
             self.client
                 .put_method()
                 .rest_api_id(api_id)
@@ -555,8 +585,8 @@ impl ApiGateway {
                     (!method.request_parameters.is_empty())
                         .then(|| method.request_parameters.clone()),
                 )
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -570,16 +600,15 @@ impl ApiGateway {
         http_method: &str,
         ops: Vec<PatchOperation>,
     ) -> Result<()> {
-        self.call(
-            "UpdateMethod",
+        self.call("UpdateMethod", || {
             self.client
                 .update_method()
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
                 .http_method(http_method)
-                .set_patch_operations(Some(ops))
-                .send(),
-        )
+                .set_patch_operations(Some(ops.clone()))
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -593,15 +622,14 @@ impl ApiGateway {
         http_method: &str,
     ) -> Result<Option<Integration>> {
         let out = self
-            .find(
-                "GetIntegration",
+            .find("GetIntegration", || {
                 self.client
                     .get_integration()
                     .rest_api_id(api_id)
                     .resource_id(resource_id)
                     .http_method(http_method)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out.map(|i| Integration {
             kind: i
@@ -625,8 +653,7 @@ impl ApiGateway {
         http_method: &str,
         integration: &Integration,
     ) -> Result<()> {
-        self.call(
-            "PutIntegration",
+        self.call("PutIntegration", || {
             self.client
                 .put_integration()
                 .rest_api_id(api_id)
@@ -638,8 +665,8 @@ impl ApiGateway {
                 .connection_type(ConnectionType::VpcLink)
                 .set_connection_id(integration.connection_id.clone())
                 .set_request_parameters(Some(integration.request_parameters.clone()))
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -654,15 +681,14 @@ impl ApiGateway {
         http_method: &str,
     ) -> Result<Option<MethodSetup>> {
         let out = self
-            .find(
-                "GetMethod",
+            .find("GetMethod", || {
                 self.client
                     .get_method()
                     .rest_api_id(api_id)
                     .resource_id(resource_id)
                     .http_method(http_method)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out.map(|m| {
             fn keys<V>(map: Option<&HashMap<String, V>>) -> Vec<String> {
@@ -690,8 +716,7 @@ impl ApiGateway {
         resource_id: &str,
         http_method: &str,
     ) -> Result<()> {
-        self.call(
-            "PutIntegration",
+        self.call("PutIntegration", || {
             self.client
                 .put_integration()
                 .rest_api_id(api_id)
@@ -699,8 +724,8 @@ impl ApiGateway {
                 .http_method(http_method)
                 .r#type(IntegrationType::Mock)
                 .request_templates("application/json", r#"{"statusCode": 200}"#)
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -713,16 +738,15 @@ impl ApiGateway {
         resource_id: &str,
         http_method: &str,
     ) -> Result<()> {
-        self.call(
-            "PutMethodResponse",
+        self.call("PutMethodResponse", || {
             self.client
                 .put_method_response()
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
                 .http_method(http_method)
                 .status_code("200")
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -736,8 +760,7 @@ impl ApiGateway {
         http_method: &str,
         body: &str,
     ) -> Result<()> {
-        self.call(
-            "PutIntegrationResponse",
+        self.call("PutIntegrationResponse", || {
             self.client
                 .put_integration_response()
                 .rest_api_id(api_id)
@@ -745,8 +768,8 @@ impl ApiGateway {
                 .http_method(http_method)
                 .status_code("200")
                 .response_templates("application/json", body)
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -757,14 +780,13 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetAuthorizers"))]
     pub async fn authorizers(&self, api_id: &str) -> Result<Vec<Authorizer>> {
         let out = self
-            .call(
-                "GetAuthorizers",
+            .call("GetAuthorizers", || {
                 self.client
                     .get_authorizers()
                     .rest_api_id(api_id)
                     .limit(500)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out
             .items()
@@ -789,8 +811,7 @@ impl ApiGateway {
     #[instrument(skip(self, wanted), fields(account = %self.account, service = "apigateway", operation = "CreateAuthorizer"))]
     pub async fn create_authorizer(&self, api_id: &str, wanted: &Authorizer) -> Result<String> {
         let out = self
-            .call(
-                "CreateAuthorizer",
+            .call("CreateAuthorizer", || {
                 self.client
                     .create_authorizer()
                     .rest_api_id(api_id)
@@ -799,8 +820,8 @@ impl ApiGateway {
                     .authorizer_uri(&wanted.uri)
                     .identity_source(&wanted.identity_source)
                     .authorizer_result_ttl_in_seconds(wanted.ttl_seconds)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         out.id()
             .map(str::to_string)
@@ -815,15 +836,14 @@ impl ApiGateway {
         id: &str,
         ops: Vec<PatchOperation>,
     ) -> Result<()> {
-        self.call(
-            "UpdateAuthorizer",
+        self.call("UpdateAuthorizer", || {
             self.client
                 .update_authorizer()
                 .rest_api_id(api_id)
                 .authorizer_id(id)
-                .set_patch_operations(Some(ops))
-                .send(),
-        )
+                .set_patch_operations(Some(ops.clone()))
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -831,14 +851,13 @@ impl ApiGateway {
     /// Deletes an authorizer; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteAuthorizer"))]
     pub async fn delete_authorizer(&self, api_id: &str, id: &str) -> Result<()> {
-        self.find(
-            "DeleteAuthorizer",
+        self.find("DeleteAuthorizer", || {
             self.client
                 .delete_authorizer()
                 .rest_api_id(api_id)
                 .authorizer_id(id)
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -849,14 +868,13 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStage"))]
     pub async fn stage_deployment(&self, api_id: &str, stage: &str) -> Result<Option<String>> {
         let out = self
-            .find(
-                "GetStage",
+            .find("GetStage", || {
                 self.client
                     .get_stage()
                     .rest_api_id(api_id)
                     .stage_name(stage)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out.map(|s| s.deployment_id().unwrap_or_default().to_string()))
     }
@@ -865,10 +883,9 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetStages"))]
     pub async fn stage_names(&self, api_id: &str) -> Result<Vec<String>> {
         let out = self
-            .call(
-                "GetStages",
-                self.client.get_stages().rest_api_id(api_id).send(),
-            )
+            .call("GetStages", || {
+                self.client.get_stages().rest_api_id(api_id).send()
+            })
             .await?;
         Ok(out
             .item()
@@ -880,14 +897,13 @@ impl ApiGateway {
     /// Deletes a stage; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteStage"))]
     pub async fn delete_stage(&self, api_id: &str, stage: &str) -> Result<()> {
-        self.find(
-            "DeleteStage",
+        self.find("DeleteStage", || {
             self.client
                 .delete_stage()
                 .rest_api_id(api_id)
                 .stage_name(stage)
-                .send(),
-        )
+                .send()
+        })
         .await?;
         Ok(())
     }
@@ -897,15 +913,14 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "CreateDeployment"))]
     pub async fn deploy(&self, api_id: &str, stage: &str, description: &str) -> Result<String> {
         let out = self
-            .call(
-                "CreateDeployment",
+            .call("CreateDeployment", || {
                 self.client
                     .create_deployment()
                     .rest_api_id(api_id)
                     .stage_name(stage)
                     .description(description)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         out.id()
             .map(str::to_string)
@@ -924,10 +939,9 @@ impl ApiGateway {
     ) -> Result<Owned<VpcLink>> {
         if let Some(id) = known_id
             && let Some(l) = self
-                .find(
-                    "GetVpcLink",
-                    self.client.get_vpc_link().vpc_link_id(id).send(),
-                )
+                .find("GetVpcLink", || {
+                    self.client.get_vpc_link().vpc_link_id(id).send()
+                })
                 .await?
             && tagged(l.tags(), uid)
             && let Some(link) =
@@ -946,14 +960,13 @@ impl ApiGateway {
         let mut position = None;
         loop {
             let out = self
-                .call(
-                    "GetVpcLinks",
+                .call("GetVpcLinks", || {
                     self.client
                         .get_vpc_links()
                         .limit(500)
-                        .set_position(position)
-                        .send(),
-                )
+                        .set_position(position.clone())
+                        .send()
+                })
                 .await?;
             found.extend(
                 out.items()
@@ -982,8 +995,7 @@ impl ApiGateway {
     ) -> Result<VpcLink> {
         let tags = owner_tags(owner);
         let out = self
-            .call(
-                "CreateVpcLink",
+            .call("CreateVpcLink", || {
                 self.client
                     .create_vpc_link()
                     .name(name)
@@ -992,9 +1004,9 @@ impl ApiGateway {
                         owner.owner
                     ))
                     .target_arns(nlb_arn)
-                    .set_tags(Some(tags))
-                    .send(),
-            )
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
             .await?;
         vpc_link_from(
             out.id(),
@@ -1009,10 +1021,9 @@ impl ApiGateway {
     /// integration still uses it) comes back as an in-use error.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteVpcLink"))]
     pub async fn delete_vpc_link(&self, id: &str) -> Result<()> {
-        self.find(
-            "DeleteVpcLink",
-            self.client.delete_vpc_link().vpc_link_id(id).send(),
-        )
+        self.find("DeleteVpcLink", || {
+            self.client.delete_vpc_link().vpc_link_id(id).send()
+        })
         .await?;
         Ok(())
     }

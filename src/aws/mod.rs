@@ -189,6 +189,8 @@ impl AwsClients {
                 aws_sdk_apigateway::Client::from_conf(
                     aws_sdk_apigateway::config::Builder::from(&config)
                         .interceptor(interceptor)
+                        // Retried by the wrapper, each attempt paced by the quota limiter.
+                        .retry_config(RetryConfig::disabled())
                         .build(),
                 ),
                 account,

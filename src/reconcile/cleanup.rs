@@ -7,7 +7,7 @@
 //! one); what is already gone counts as deleted; AWS's ordering refusals become waits.
 
 use super::{Journal, Sides};
-use crate::api::CrossAccountApi;
+use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus};
 use crate::aws::apigateway;
 use crate::aws::elbv2::Found;
 use crate::error::{ErrorClass, Result};
@@ -178,6 +178,13 @@ pub async fn run(
         }
     }
     Ok(None)
+}
+
+/// Whether the object's status records no AWS resource at all.
+pub fn made_nothing(obj: &CrossAccountApi) -> bool {
+    let status = obj.status.clone().unwrap_or_default();
+    status.provider.unwrap_or_default() == ProviderStatus::default()
+        && status.consumer.unwrap_or_default() == ConsumerStatus::default()
 }
 
 /// The recorded id, when a tag look-up found nothing although this process made it moments ago

@@ -19,6 +19,15 @@ def test_build_and_tear_down(emu):
     pvpc, psubnets = make_vpc(pec2, "10.2.0.0/16", [("10.2.1.0/24", "us-east-1a"), ("10.2.2.0/24", "us-east-1b")])
     cvpc, csubnets = make_vpc(cec2, "10.1.0.0/16", [("10.1.1.0/24", "us-east-1a"), ("10.1.2.0/24", "us-east-1b")])
     tags = [{"Key": "apigw.crossaccount.io/uid", "Value": "u1"}]
+    # the prerequisite the operator expects: the VPCs peered and routed both ways (rule 21)
+    pcx = cec2.create_vpc_peering_connection(VpcId=cvpc, PeerVpcId=pvpc, PeerOwnerId=PROVIDER,
+                                             PeerRegion="us-east-1")["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    pec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    for ec2, vpc, cidr in ((cec2, cvpc, "10.2.0.0/16"), (pec2, pvpc, "10.1.0.0/16")):
+        table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                   {"Name": "association.main", "Values": ["true"]}])
+        ec2.create_route(RouteTableId=table["RouteTables"][0]["RouteTableId"], DestinationCidrBlock=cidr,
+                         VpcPeeringConnectionId=pcx)
 
     # provider: security group, endpoint, private API pinned to it
     sg = pec2.create_security_group(GroupName="xapi", Description="xapi", VpcId=pvpc)["GroupId"]
@@ -74,7 +83,9 @@ def test_build_and_tear_down(emu):
                          requestParameters={"integration.request.header.x-apigw-api-id": f"'{api_id}'"})
     wait_for(lambda: capi.get_vpc_link(vpcLinkId=link)["status"] == "AVAILABLE")
     capi.create_deployment(restApiId=edge, stageName="prod")
-    health = elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    # the operator's target group keeps AWS's defaults: 5 checks 30 s apart (scaled) before healthy
+    health = wait_for(lambda: (lambda h: h if all(d["TargetHealth"]["State"] != "initial" for d in h) else None)(
+        elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]), timeout=20)
     assert sorted((h["Target"]["Id"], h["Target"]["AvailabilityZone"], h["TargetHealth"]["State"])
                   for h in health) == [(ip, "all", "healthy") for ip in ips]
 

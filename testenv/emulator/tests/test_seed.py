@@ -75,6 +75,23 @@ def test_seed(fresh, seeded):
             zip(subnet_cidrs, ["us-east-1a", "us-east-1b"]))
         assert all(s["VpcId"] == vpc["VpcId"] for s in subnets)
 
+    # rule 22: peered and routed both ways over the peering connection
+    cec2 = _client(fresh, env["XAPI_CONSUMER_ROLE_ARN"], "ec2", ext["CONSUMER"])
+    pec2 = _client(fresh, env["XAPI_PROVIDER_ROLE_ARN"], "ec2", ext["PROVIDER"])
+    pcx = pec2.describe_vpc_peering_connections(
+        VpcPeeringConnectionIds=[env["XAPI_PEERING_ID"]])["VpcPeeringConnections"][0]
+    assert pcx["Status"]["Code"] == "active"
+    assert (pcx["RequesterVpcInfo"]["VpcId"], pcx["RequesterVpcInfo"]["OwnerId"]) == (
+        env["XAPI_CONSUMER_VPC_ID"], "111111111111")
+    assert (pcx["AccepterVpcInfo"]["VpcId"], pcx["AccepterVpcInfo"]["OwnerId"]) == (
+        env["XAPI_PROVIDER_VPC_ID"], "222222222222")
+    for ec2, side, cidr in ((cec2, "CONSUMER", "10.2.0.0/16"), (pec2, "PROVIDER", "10.1.0.0/16")):
+        table = ec2.describe_route_tables(RouteTableIds=[env[f"XAPI_{side}_ROUTE_TABLE_ID"]])["RouteTables"][0]
+        assert table["VpcId"] == env[f"XAPI_{side}_VPC_ID"]
+        assert any(a.get("Main") for a in table["Associations"])
+        assert {"DestinationCidrBlock": cidr, "VpcPeeringConnectionId": env["XAPI_PEERING_ID"]}.items() <= next(
+            r for r in table["Routes"] if r.get("DestinationCidrBlock") == cidr).items()
+
     apigw = _client(fresh, env["XAPI_PROVIDER_ROLE_ARN"], "apigateway", ext["PROVIDER"])
     api = apigw.get_rest_api(restApiId=env["XAPI_SEEDED_PRIVATE_API_ID"])
     assert api["name"] == "orders-private"

@@ -1,5 +1,6 @@
 """Rule 5: IP targets and AvailabilityZone=all; draining; the zone is
-returned by DescribeTargetHealth."""
+returned by DescribeTargetHealth. (Reachability and timing: rule 21,
+test_target_health.py.)"""
 
 import pytest
 from botocore.exceptions import ClientError
@@ -68,7 +69,8 @@ def test_zone_returned_and_draining(emu, tg):
     lb = make_nlb(elbv2, "targets-nlb", subnets)
     elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=443,
                           DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
-    assert _health(elbv2, arn)["10.2.1.5"]["TargetHealth"]["State"] == "healthy"
+    # health checks have started (rule 21 decides what comes after initial)
+    assert _health(elbv2, arn)["10.2.1.5"]["TargetHealth"]["State"] == "initial"
 
     elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": "10.2.1.5", "Port": 443}])
     health = _health(elbv2, arn)
@@ -83,6 +85,14 @@ def test_zone_returned_and_draining(emu, tg):
 def test_initial_then_healthy(emu, tg):
     emu.config(waits={"target_initial": 30})
     elbv2, arn, subnets = tg
+    # A reachable target (rule 21): an ENI holds the address and lets the NLB's subnets in.
+    ec2 = emu.client("ec2", ACCOUNT)
+    vpc = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
+    sg = ec2.create_security_group(GroupName="initial-target", Description="t", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.5.0.0/16"}]}])
+    ec2.create_network_interface(SubnetId=subnets[0], PrivateIpAddress="10.5.1.10", Groups=[sg])
+    elbv2.modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=5, HealthyThresholdCount=2)
     lb = make_nlb(elbv2, "initial-nlb", subnets)
     elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=443,
                           DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])

@@ -13,7 +13,10 @@
 * Resource policies over 8192 characters and over-long tags are refused
   (limits.py).
 * Each deployment remembers which VPC links its integrations used, so
-  DeleteVpcLink can refuse while a stage still serves one (vpclink.py).
+  DeleteVpcLink can refuse while a stage still serves one (vpclink.py), and
+  a copy of the whole API as deployed (snapshot.py).
+* TestInvokeMethod runs a method and, through VPC links, the private APIs
+  behind them (testinvoke.py).
 
 VPC link lifecycle lives in vpclink.py.
 """
@@ -33,7 +36,7 @@ from moto.apigateway.exceptions import (
 )
 from moto.apigateway.responses import APIGatewayResponse
 
-from . import limits, patchops, policy, vpclink
+from . import limits, patchops, policy, snapshot, testinvoke, vpclink
 from .patchops import Field, Schema
 
 _installed = False
@@ -265,6 +268,8 @@ def _create_deployment(orig):
             raise BadRequestException("Private REST API doesn't have a resource policy attached to it")
         deployment = orig(self, *args, **kwargs)
         deployment.xapi_vpc_links = vpclink.integration_links(self)
+        # A stage serves what was deployed, not later edits (snapshot.py).
+        deployment.xapi_snapshot = snapshot.take(self)
         return deployment
     return create_deployment
 
@@ -287,4 +292,5 @@ def install() -> None:
     m.APIGatewayBackend.delete_rest_api = _delete_rest_api(m.APIGatewayBackend.delete_rest_api)
     m.APIGatewayBackend.create_deployment = _backend_create_deployment(m.APIGatewayBackend.create_deployment)
     APIGatewayResponse.tag_resource = _tag_resource(APIGatewayResponse.tag_resource)
+    APIGatewayResponse.test_invoke_method = testinvoke.test_invoke_method
     vpclink.install()

@@ -47,7 +47,7 @@ from moto.ec2.responses import EC2Response
 from moto.ec2.responses.vpcs import VPCs
 from moto.core.responses import ActionResult
 
-from . import clock, consistency
+from . import clock, consistency, targethealth
 
 _rng = random.Random()
 
@@ -393,7 +393,10 @@ def _call_action(orig):
             _check_tags(self.querystring)
         except ServiceException as exc:
             return self.serialized(ActionResult(exc))
-        return orig(self)
+        answer = orig(self)
+        # Routes, peering, security groups and ENIs decide NLB target health.
+        targethealth.after_call(self._get_action())
+        return answer
     return call_action
 
 

@@ -16,9 +16,10 @@
 * Tag keys <= 128 and values <= 256 characters on every call that takes
   Tags (ValidationError, "Tag restrictions").
 * DescribeTargetHealth for ``ip`` groups: ``unused`` while no listener
-  forwards to the group, ``initial`` for ``target_initial`` seconds after
-  registration, then ``healthy``; a deregistered target is ``draining`` for
-  ``target_draining`` seconds and then no longer listed.
+  forwards to the group, then ``initial`` / ``healthy`` / ``unhealthy`` from
+  the group's health-check settings and whether the NLB can reach the
+  target (targethealth.py, network.py); a deregistered target is
+  ``draining`` for ``target_draining`` seconds and then no longer listed.
 * DeleteLoadBalancer is refused (ResourceInUse) while an API Gateway VPC link
   that is not FAILED (including one still DELETING) targets it.
 """
@@ -43,7 +44,7 @@ from moto.elbv2.exceptions import (
 from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer, FakeTargetGroup
 from moto.elbv2.responses import ELBV2Response
 
-from . import clock, vpclink
+from . import clock, targethealth, vpclink
 
 
 # --- load balancer state --------------------------------------------------------------
@@ -202,7 +203,7 @@ def _deregister(orig):
     return deregister
 
 
-def _health(backend: ELBv2Backend, tg: FakeTargetGroup, target_id: str, port: Any) -> dict[str, Any]:
+def _health(tg: FakeTargetGroup, in_use: bool, target_id: str, port: Any) -> dict[str, Any]:
     registered = tg.targets.get(target_id)
     deregistered = tg.deregistered_targets.get(target_id)
     entry = registered or deregistered or {"Id": target_id, "Port": port or tg.port}
@@ -210,13 +211,11 @@ def _health(backend: ELBv2Backend, tg: FakeTargetGroup, target_id: str, port: An
     if entry.get("AvailabilityZone"):
         described["AvailabilityZone"] = entry["AvailabilityZone"]
     if registered is not None:
-        if not backend._any_listener_using(tg.arn):
+        if not in_use:
             state = ("unused", "Target.NotInUse",
                      "Target group is not configured to receive traffic from the load balancer")
-        elif not clock.elapsed(registered.get("xapi_registered"), "target_initial"):
-            state = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
         else:
-            state = ("healthy", None, None)
+            state = targethealth.state(tg, registered)
     elif deregistered is not None and not _drained(deregistered):
         state = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
     else:
@@ -245,7 +244,9 @@ def _describe_target_health(orig):
             targets = list(tg.targets.values()) + [
                 t for t in tg.deregistered_targets.values() if not _drained(t)
             ]
-        return [_health(self, tg, t["Id"], t.get("Port")) for t in targets]
+        # Health is read now: first record what the network looks like now.
+        in_use = targethealth.observe_group(self, tg) is not None
+        return [_health(tg, in_use, t["Id"], t.get("Port")) for t in targets]
     return describe_target_health
 
 
@@ -289,7 +290,10 @@ def _call_action(orig):
             _check_tags(self.querystring)
         except ServiceException as exc:
             return self.serialized(ActionResult(exc))
-        return orig(self)
+        answer = orig(self)
+        # Listeners, registrations and health-check settings change target health.
+        targethealth.after_call(self._get_action())
+        return answer
     return call_action
 
 

@@ -17,6 +17,10 @@ consumer 111111111111: VPC 10.1.0.0/16, subnets 10.1.1.0/24 (a), 10.1.2.0/24 (b)
 provider 222222222222: VPC 10.2.0.0/16, subnets 10.2.1.0/24 (a), 10.2.2.0/24 (b),
     private REST API ``orders-private`` (GET /orders, MOCK 200), a resource
     policy pinned to the foreign endpoint vpce-0123456789abcdef0, stage prod.
+
+The two VPCs are connected the way the operator's prerequisite asks: a VPC
+peering connection requested by the consumer, accepted by the provider, and a
+route to the other VPC over it in each VPC's main route table.
 """
 
 from __future__ import annotations
@@ -93,6 +97,27 @@ def _network(ec2, name: str, cidr: str, subnets: list[tuple[str, str]]) -> tuple
     return vpc_id, subnet_ids
 
 
+def _main_route_table(ec2, vpc_id: str) -> str:
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                {"Name": "association.main", "Values": ["true"]}])
+    return tables["RouteTables"][0]["RouteTableId"]
+
+
+def _peer(consumer_ec2, provider_ec2, cvpc: str, pvpc: str) -> tuple[str, str, str]:
+    """Consumer requests, provider accepts; each main table routes the other VPC over it."""
+    tag = [{"ResourceType": "vpc-peering-connection", "Tags": [{"Key": "Name", "Value": "xapi-consumer-provider"}]}]
+    pcx = consumer_ec2.create_vpc_peering_connection(
+        VpcId=cvpc, PeerVpcId=pvpc, PeerOwnerId=PROVIDER_ACCOUNT, PeerRegion=REGION, TagSpecifications=tag,
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    provider_ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    tables = []
+    for ec2, vpc_id, other in ((consumer_ec2, cvpc, "10.2.0.0/16"), (provider_ec2, pvpc, "10.1.0.0/16")):
+        table = _main_route_table(ec2, vpc_id)
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock=other, VpcPeeringConnectionId=pcx)
+        tables.append(table)
+    return pcx, tables[0], tables[1]
+
+
 def private_api_policy() -> str:
     return json.dumps({
         "Version": "2012-10-17",
@@ -128,10 +153,13 @@ def seed(endpoint: str) -> dict[str, str]:
     _create_role(endpoint, PROVIDER_ROLE, trust_policy(caller_account, PROVIDER_EXTERNAL_ID))
     consumer = _session(endpoint, CONSUMER_ROLE, CONSUMER_EXTERNAL_ID)
     provider = _session(endpoint, PROVIDER_ROLE, PROVIDER_EXTERNAL_ID)
-    cvpc, csubnets = _network(consumer.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-consumer",
+    cec2 = consumer.client("ec2", endpoint_url=endpoint, config=_CONFIG)
+    pec2 = provider.client("ec2", endpoint_url=endpoint, config=_CONFIG)
+    cvpc, csubnets = _network(cec2, "xapi-consumer",
                               "10.1.0.0/16", [("10.1.1.0/24", "us-east-1a"), ("10.1.2.0/24", "us-east-1b")])
-    pvpc, psubnets = _network(provider.client("ec2", endpoint_url=endpoint, config=_CONFIG), "xapi-provider",
+    pvpc, psubnets = _network(pec2, "xapi-provider",
                               "10.2.0.0/16", [("10.2.1.0/24", "us-east-1a"), ("10.2.2.0/24", "us-east-1b")])
+    pcx, ctable, ptable = _peer(cec2, pec2, cvpc, pvpc)
     api_id = _private_api(provider.client("apigateway", endpoint_url=endpoint, config=_CONFIG))
     return {
         "XAPI_REGION": REGION,
@@ -146,6 +174,9 @@ def seed(endpoint: str) -> dict[str, str]:
         "XAPI_PROVIDER_VPC_ID": pvpc,
         "XAPI_PROVIDER_SUBNET_IDS": ",".join(psubnets),
         "XAPI_SEEDED_PRIVATE_API_ID": api_id,
+        "XAPI_PEERING_ID": pcx,
+        "XAPI_CONSUMER_ROUTE_TABLE_ID": ctable,
+        "XAPI_PROVIDER_ROUTE_TABLE_ID": ptable,
     }
 
 
