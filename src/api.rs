@@ -75,10 +75,28 @@ pub struct CrossAccountApiSpec {
     pub provider: ProviderSpec,
     /// The consumer account (account A): the public, regional edge with the NLB and the VPC link.
     pub consumer: ConsumerSpec,
+    /// The end-to-end probe: API Gateway's TestInvokeMethod on the edge sends a real request over
+    /// the VPC link, the NLB and the endpoint to the private API's deployed stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSpec>,
     /// What happens to the AWS resources the operator created when this object is deleted:
     /// `Delete` (default) removes them in reverse order; `Retain` leaves them in place.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+/// The end-to-end probe's settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSpec {
+    /// Whether to probe (default true). A route is probed when it has a `probePath`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// How often a Ready object is probed, e.g. `5m` or `30s`. Default: the operator's resync
+    /// interval. Each probe is one API Gateway call (it shares the account's 10 requests/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub interval: Option<String>,
 }
 
 /// The provider side: endpoint, security group and private API.
@@ -213,6 +231,15 @@ pub struct PrivateApiSpec {
     /// Stage the API is deployed to (letters, digits, `_`; at most 128).
     #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,128}$"))]
     pub stage_name: String,
+    /// Path the end-to-end probe requests on this API, e.g. `/health` (a GET that answers 2xx
+    /// without credentials). Default `/health` on a created API (the operator makes it), none
+    /// on an adopted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$"),
+        length(max = 1024)
+    )]
+    pub probe_path: Option<String>,
 }
 
 /// The consumer side: NLB, VPC link and the regional REST API.
@@ -368,6 +395,60 @@ pub struct CrossAccountApiStatus {
     /// Consumer-side ids, targets and URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerStatus>,
+    /// One entry per route of the edge (the short form has one, path `/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["path"]))]
+    pub routes: Vec<RouteStatus>,
+}
+
+/// One route of the edge: the private API behind a path.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteStatus {
+    /// The path on the edge, `/` or `/<prefix>`.
+    pub path: String,
+    /// The private API served there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_api_id: Option<String>,
+    /// Its own invoke URL (reachable only through the endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_api_invoke_url: Option<String>,
+    /// The public URL of this route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoke_url: Option<String>,
+    /// The private API's deployment made by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentStatus>,
+    /// Whether the route is served.
+    pub ready: bool,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The last end-to-end probe of this route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeStatus>,
+}
+
+/// What the last probe of a route answered.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeStatus {
+    /// The path requested on the edge, e.g. `/health`.
+    pub path: String,
+    /// HTTP status API Gateway got back through the chain; absent when the call was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// Latency API Gateway measured, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<i64>,
+    /// When (RFC 3339).
+    pub checked_at: String,
+    /// The decisive line of API Gateway's execution log, or the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Provider-side observed state.
@@ -446,6 +527,9 @@ pub struct TargetStatus {
     /// initial, healthy, unhealthy, unused, draining or unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+    /// AWS's reason code when not healthy, e.g. `Target.Timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The deployment the operator last made on a stage, and the configuration hash it was made for.
@@ -459,13 +543,14 @@ pub struct DeploymentStatus {
 }
 
 /// Every condition type the controller sets, `Ready` first.
-pub const CONDITION_TYPES: [&str; 6] = [
+pub const CONDITION_TYPES: [&str; 7] = [
     "Ready",
     "EndpointReady",
     "PrivateApiReady",
     "LoadBalancerReady",
     "VpcLinkReady",
     "RegionalApiReady",
+    "Probed",
 ];
 
 impl CrossAccountApi {

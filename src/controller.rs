@@ -254,7 +254,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     let owner = ownership(obj)?;
     let journal = Journal::default();
     let applied = match sides(ctx, obj, &owner).await {
-        Ok(sides) => reconcile::apply(&sides, obj, &journal).await,
+        Ok(sides) => reconcile::apply(&sides, obj, &journal, ctx.resync).await,
         Err((side, e)) => reconcile::without_credentials(obj, side, e),
     };
 
@@ -270,9 +270,13 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         ),
         provider: Some(applied.provider.clone()),
         consumer: Some(applied.consumer.clone()),
+        routes: applied.routes.clone(),
     };
     patch_status(api, obj, &old, status).await?;
     publish(ctx, obj, journal).await;
+    if let Some(probe) = &applied.probe_ran {
+        ctx.metrics.probed(probe.status, probe.latency_ms);
+    }
 
     let key = object_key(obj);
     ctx.metrics.reconciled(if applied.error.is_some() {
@@ -302,7 +306,12 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     if applied.is_ready() {
         ctx.reset_attempts(&key);
         info!("ready");
-        Ok(Action::requeue(ctx.resync))
+        // Drift checks every resync; probes as often as the object asks.
+        let next = match reconcile::probe::probe_path(obj) {
+            Some(_) => reconcile::probe::interval(obj, ctx.resync).min(ctx.resync),
+            None => ctx.resync,
+        };
+        Ok(Action::requeue(next))
     } else {
         let attempt = ctx.next_wait(&key);
         Ok(Action::requeue(waiting_delay(attempt)))

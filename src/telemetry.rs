@@ -60,6 +60,10 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     /// AWS calls (each HTTP attempt) by service, operation and outcome.
     pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// End-to-end probes by result.
+    pub probes: Family<ReconcileLabels, Counter>,
+    /// Latency API Gateway measured for each probe, in seconds.
+    pub probe_latency: Histogram,
     registry: Registry,
 }
 
@@ -82,11 +86,43 @@ impl Metrics {
             "AWS API calls (HTTP attempts) by service, operation and outcome",
             aws_calls.clone(),
         );
+        let probes = Family::<ReconcileLabels, Counter>::default();
+        let probe_latency =
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 29.0]);
+        registry.register(
+            "probes",
+            "End-to-end probes (TestInvokeMethod through the chain) by result: ok, failed, error",
+            probes.clone(),
+        );
+        registry.register(
+            "probe_latency_seconds",
+            "Latency of the end-to-end probe as API Gateway measured it",
+            probe_latency.clone(),
+        );
         Metrics {
             reconciles,
             reconcile_duration,
             aws_calls,
+            probes,
+            probe_latency,
             registry,
+        }
+    }
+
+    /// Counts one probe: `ok` (2xx), `failed` (another status), `error` (the call was refused).
+    pub fn probed(&self, status: Option<i32>, latency_ms: Option<i64>) {
+        let result = match status {
+            Some(s) if (200..300).contains(&s) => "ok",
+            Some(_) => "failed",
+            None => "error",
+        };
+        self.probes
+            .get_or_create(&ReconcileLabels {
+                result: result.into(),
+            })
+            .inc();
+        if let Some(ms) = latency_ms {
+            self.probe_latency.observe(ms as f64 / 1000.0);
         }
     }
 

@@ -837,22 +837,34 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
         .await
         .expect("team group");
     let group_id = group.group_id().expect("group id").to_string();
-    let endpoint = p
-        .ec2
-        .create_vpc_endpoint()
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .vpc_id(env("XAPI_PROVIDER_VPC_ID"))
-        .service_name(format!("com.amazonaws.{}.execute-api", env("AWS_REGION")))
-        .set_subnet_ids(Some(
-            env("XAPI_PROVIDER_SUBNET_IDS")
-                .split(',')
-                .map(str::to_string)
-                .collect(),
-        ))
-        .security_group_ids(&group_id)
-        .send()
-        .await
-        .expect("team endpoint");
+    // EC2 shows a new group to other calls only after a moment (eventual consistency).
+    let mut attempts = 0;
+    let endpoint = loop {
+        let made = p
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .vpc_id(env("XAPI_PROVIDER_VPC_ID"))
+            .service_name(format!("com.amazonaws.{}.execute-api", env("AWS_REGION")))
+            .set_subnet_ids(Some(
+                env("XAPI_PROVIDER_SUBNET_IDS")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect(),
+            ))
+            .security_group_ids(&group_id)
+            .send()
+            .await;
+        match made {
+            Ok(out) => break out,
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                eprintln!("team endpoint not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("team endpoint: {e:?}"),
+        }
+    };
     let team_vpce = endpoint
         .vpc_endpoint()
         .and_then(|e| e.vpc_endpoint_id())

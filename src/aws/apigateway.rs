@@ -117,6 +117,19 @@ pub struct MethodSetup {
     pub integration_responses: Vec<String>,
 }
 
+/// What TestInvokeMethod answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestInvocation {
+    /// The HTTP status the method returned.
+    pub status: i32,
+    /// Latency in milliseconds.
+    pub latency_ms: i64,
+    /// API Gateway's execution log.
+    pub log: String,
+    /// The response body.
+    pub body: Option<String>,
+}
+
 /// A Lambda authorizer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Authorizer {
@@ -925,6 +938,38 @@ impl ApiGateway {
         out.id()
             .map(str::to_string)
             .ok_or_else(|| self.unexpected("CreateDeployment", "no id in the answer"))
+    }
+
+    // ----- the end-to-end probe --------------------------------------------------------------
+
+    /// Asks API Gateway to run a method's integration as a request to `path_with_query` would
+    /// (TestInvokeMethod): a real request over the integration, answered with its status, the
+    /// latency and API Gateway's execution log.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "TestInvokeMethod"))]
+    pub async fn test_invoke(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        path_with_query: &str,
+    ) -> Result<TestInvocation> {
+        let out = self
+            .call("TestInvokeMethod", || {
+                self.client
+                    .test_invoke_method()
+                    .rest_api_id(api_id)
+                    .resource_id(resource_id)
+                    .http_method(http_method)
+                    .path_with_query_string(path_with_query)
+                    .send()
+            })
+            .await?;
+        Ok(TestInvocation {
+            status: out.status(),
+            latency_ms: out.latency(),
+            log: out.log().unwrap_or_default().to_string(),
+            body: out.body().map(str::to_string),
+        })
     }
 
     // ----- VPC links -------------------------------------------------------------------------

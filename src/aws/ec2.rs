@@ -228,10 +228,18 @@ impl Ec2 {
         self.recent.any_recent([id])
     }
 
-    /// `err` retried soon when it is a NotFound and one of `ids` was created here moments ago.
+    /// `err` retried soon when it is a NotFound about one of `ids` (EC2 names the id in its
+    /// message) that was created here moments ago.
     fn settling(&self, err: Error, ids: &[&str]) -> Error {
-        let not_found = err.code().is_some_and(|c| c.ends_with(".NotFound"));
-        if not_found && self.recent.any_recent(ids.iter().copied()) {
+        let about: Vec<&str> = match &err {
+            Error::Aws { code, message, .. } if code.ends_with(".NotFound") => ids
+                .iter()
+                .copied()
+                .filter(|id| message.contains(id))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if self.recent.any_recent(about) {
             err.not_yet_visible()
         } else {
             err

@@ -243,9 +243,46 @@ pub async fn sync_targets(
             ip: t.ip,
             availability_zone: t.availability_zone,
             health: Some(t.health),
+            reason: t.reason,
         })
         .collect();
     Ok(())
+}
+
+/// What the targets' health means for `LoadBalancerReady`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetsHealth {
+    /// At least one target is healthy: the NLB can forward.
+    Serving,
+    /// Health checks have not concluded yet (targets `initial`, or none registered yet).
+    Checking,
+    /// No target is healthy and some failed their checks: AWS's reason codes.
+    Unhealthy(Vec<String>),
+}
+
+/// Judges the targets' health as DescribeTargetHealth reported it.
+pub fn targets_health(targets: &[TargetStatus]) -> TargetsHealth {
+    let health = |t: &TargetStatus| t.health.clone().unwrap_or_default();
+    if targets.iter().any(|t| health(t) == "healthy") {
+        return TargetsHealth::Serving;
+    }
+    let mut reasons: Vec<String> = targets
+        .iter()
+        .filter(|t| health(t) == "unhealthy" || health(t) == "unavailable")
+        .map(|t| {
+            format!(
+                "{} {}",
+                t.ip,
+                t.reason.as_deref().unwrap_or("(no reason given)")
+            )
+        })
+        .collect();
+    reasons.sort();
+    if reasons.is_empty() {
+        TargetsHealth::Checking
+    } else {
+        TargetsHealth::Unhealthy(reasons)
+    }
 }
 
 /// A resource holds the operator's uid-derived name but not its uid tag: someone else's.
@@ -286,7 +323,37 @@ mod tests {
             ip: ip.into(),
             availability_zone: az.map(str::to_string),
             health: health.into(),
+            reason: None,
         }
+    }
+
+    #[test]
+    fn ready_needs_one_healthy_target() {
+        let t = |ip: &str, health: &str, reason: Option<&str>| TargetStatus {
+            ip: ip.into(),
+            availability_zone: Some("all".into()),
+            health: Some(health.into()),
+            reason: reason.map(str::to_string),
+        };
+        assert_eq!(
+            targets_health(&[
+                t("10.2.1.5", "unhealthy", Some("Target.Timeout")),
+                t("10.2.2.7", "healthy", None)
+            ]),
+            TargetsHealth::Serving
+        );
+        assert_eq!(
+            targets_health(&[t("10.2.1.5", "initial", Some("Elb.RegistrationInProgress"))]),
+            TargetsHealth::Checking
+        );
+        assert_eq!(targets_health(&[]), TargetsHealth::Checking);
+        assert_eq!(
+            targets_health(&[
+                t("10.2.2.7", "unhealthy", Some("Target.Timeout")),
+                t("10.2.1.5", "initial", None)
+            ]),
+            TargetsHealth::Unhealthy(vec!["10.2.2.7 Target.Timeout".into()])
+        );
     }
 
     #[test]

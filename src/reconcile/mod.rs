@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod endpoint;
 pub mod load_balancer;
 pub mod private_api;
+pub mod probe;
 pub mod regional_api;
 pub mod vpc_link;
 
@@ -15,7 +16,7 @@ use kube::runtime::events::EventType;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus};
+use crate::api::{ConsumerStatus, CrossAccountApi, ProbeStatus, ProviderStatus, RouteStatus};
 use crate::aws::apigateway::RestApi;
 use crate::aws::{AccountClients, AccountKey, Ownership};
 use crate::conditions::StepCondition;
@@ -132,10 +133,14 @@ pub struct Applied {
     pub provider: ProviderStatus,
     /// Consumer ids.
     pub consumer: ConsumerStatus,
+    /// One entry per route.
+    pub routes: Vec<RouteStatus>,
     /// One condition per step.
     pub steps: Vec<StepCondition>,
     /// The first error, if any step failed (for backoff and the Warning Event).
     pub error: Option<Error>,
+    /// The probe made in this reconcile, if one was due (for the metrics).
+    pub probe_ran: Option<ProbeStatus>,
 }
 
 impl Applied {
@@ -180,8 +185,10 @@ pub fn without_credentials(obj: &CrossAccountApi, side: SideName, e: Error) -> A
     Applied {
         provider: status.provider.unwrap_or_default(),
         consumer: status.consumer.unwrap_or_default(),
+        routes: status.routes,
         steps,
         error: Some(e),
+        probe_ran: None,
     }
 }
 
@@ -192,8 +199,14 @@ fn failed(type_: &'static str, e: &Error) -> StepCondition {
     StepCondition::not_ready(type_, e.reason(), e.to_string())
 }
 
-/// Runs every step once for `obj`.
-pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) -> Applied {
+/// Runs every step once for `obj`; a probe is due at least every `probe_fallback` unless the
+/// object sets its own interval.
+pub async fn apply(
+    sides: &Sides<'_>,
+    obj: &CrossAccountApi,
+    journal: &Journal,
+    probe_fallback: std::time::Duration,
+) -> Applied {
     let status = obj.status.clone().unwrap_or_default();
     let mut provider = status.provider.unwrap_or_default();
     let mut consumer = status.consumer.unwrap_or_default();
@@ -318,11 +331,28 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
                         "WaitingForLoadBalancer",
                         format!("NLB is {}", view.state),
                     ),
-                    Ok(()) => StepCondition::ready(
-                        "LoadBalancerReady",
-                        "Active",
-                        format!("NLB active; targets {:?}", ep.ips),
-                    ),
+                    Ok(()) => match load_balancer::targets_health(&consumer.targets) {
+                        load_balancer::TargetsHealth::Serving => StepCondition::ready(
+                            "LoadBalancerReady",
+                            "Active",
+                            format!("NLB active; targets {:?}", ep.ips),
+                        ),
+                        load_balancer::TargetsHealth::Checking => StepCondition::not_ready(
+                            "LoadBalancerReady",
+                            "WaitingForTargets",
+                            "the NLB's health checks of the endpoint's IPs have not passed yet",
+                        ),
+                        load_balancer::TargetsHealth::Unhealthy(reasons) => {
+                            StepCondition::not_ready(
+                                "LoadBalancerReady",
+                                "TargetsUnhealthy",
+                                format!(
+                                    "no healthy target: {}; check the route between the consumer and provider VPCs and that the endpoint's security groups allow TCP 443 from the NLB's subnets",
+                                    reasons.join(", ")
+                                ),
+                            )
+                        }
+                    },
                 }
             }
         }
@@ -351,6 +381,7 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
     };
 
     // Phase 2b: routes, once the VPC link id and the private API id exist.
+    let mut edge_served: Option<(String, regional_api::Served)> = None;
     let regional_cond = match (&regional, &link, &private) {
         (Err(e), _, _) => failed("RegionalApiReady", e),
         // A link DELETING (by hand) is replaced once gone; nothing is pointed at it meanwhile.
@@ -372,11 +403,14 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
             )
             .await
             {
-                Ok(regional_api::Routes::Deployed) => StepCondition::ready(
-                    "RegionalApiReady",
-                    "Deployed",
-                    format!("{} deployed", edge.id),
-                ),
+                Ok(regional_api::Routes::Deployed(served)) => {
+                    edge_served = Some((edge.id.clone(), served));
+                    StepCondition::ready(
+                        "RegionalApiReady",
+                        "Deployed",
+                        format!("{} deployed", edge.id),
+                    )
+                }
                 Ok(regional_api::Routes::WaitingForVpcLink) => StepCondition::not_ready(
                     "RegionalApiReady",
                     "WaitingForVpcLink",
@@ -385,7 +419,11 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
                         edge.id, l.id, l.status
                     ),
                 ),
-                Err(e) => failed("RegionalApiReady", &e),
+                Err(e) => {
+                    let cond = failed("RegionalApiReady", &e);
+                    errors.push(e);
+                    cond
+                }
             }
         }
         (Ok(_), _, _) => StepCondition::not_ready(
@@ -393,6 +431,51 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
             "WaitingForDependencies",
             "integrations need the VPC link and the private API",
         ),
+    };
+
+    // Phase 3: the end-to-end probe, once the edge serves the route.
+    let last_probe = status.routes.first().and_then(|r| r.probe.clone());
+    let mut probe_ran = None;
+    let (probe_status, probe_cond) = match probe::probe_path(obj) {
+        None => (None, None),
+        Some(probe_path) => {
+            let path = probe::request_path("/", &probe_path);
+            match &edge_served {
+                Some((edge_id, served))
+                    if probe::due(
+                        last_probe.as_ref(),
+                        &path,
+                        served.deployed,
+                        probe::interval(obj, probe_fallback),
+                        jiff::Timestamp::now(),
+                    ) =>
+                {
+                    let result = probe::run(
+                        &sides.consumer.clients.apigateway,
+                        edge_id,
+                        &served.proxy_resource_id,
+                        &path,
+                    )
+                    .await;
+                    note_probe_change(last_probe.as_ref(), &result, journal);
+                    probe_ran = Some(result.clone());
+                    let cond = probe::condition(&result);
+                    (Some(result), Some(cond))
+                }
+                Some(_) => {
+                    let cond = last_probe.as_ref().map(probe::condition);
+                    (last_probe.clone(), cond)
+                }
+                None => (
+                    last_probe.clone(),
+                    Some(StepCondition::not_ready(
+                        "Probed",
+                        "WaitingForDeployment",
+                        "the edge is probed once it serves the route",
+                    )),
+                ),
+            }
+        }
     };
 
     errors.extend(
@@ -409,16 +492,52 @@ pub async fn apply(sides: &Sides<'_>, obj: &CrossAccountApi, journal: &Journal) 
     );
     provider.endpoint_ips.sort();
     consumer.targets.sort_by(|a, b| a.ip.cmp(&b.ip));
+    let mut steps = vec![
+        endpoint_cond,
+        private_cond,
+        lb_cond,
+        link_cond,
+        regional_cond,
+    ];
+    let route_ready = steps[1].ready && steps[4].ready;
+    let route = RouteStatus {
+        path: "/".into(),
+        private_api_id: provider.private_api_id.clone(),
+        private_api_invoke_url: provider.private_api_invoke_url.clone(),
+        invoke_url: consumer.invoke_url.clone(),
+        deployment: provider.deployment.clone(),
+        ready: route_ready,
+        reason: (!route_ready).then(|| {
+            steps
+                .iter()
+                .find(|s| !s.ready)
+                .map(|s| s.reason.clone())
+                .unwrap_or_default()
+        }),
+        message: None,
+        probe: probe_status,
+    };
+    steps.extend(probe_cond);
     Applied {
         provider,
         consumer,
-        steps: vec![
-            endpoint_cond,
-            private_cond,
-            lb_cond,
-            link_cond,
-            regional_cond,
-        ],
+        routes: vec![route],
+        steps,
         error: errors.into_iter().next(),
+        probe_ran,
+    }
+}
+
+/// An Event when the probe's verdict changes (not on every probe).
+fn note_probe_change(last: Option<&ProbeStatus>, now: &ProbeStatus, journal: &Journal) {
+    let passed = |p: &ProbeStatus| p.status.is_some_and(|s| (200..300).contains(&s));
+    if last.map(passed) == Some(passed(now)) {
+        return;
+    }
+    let c = probe::condition(now);
+    if c.ready {
+        journal.normal("ProbeSucceeded", c.message);
+    } else {
+        journal.warning(&c.reason, c.message);
     }
 }

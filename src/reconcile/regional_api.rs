@@ -307,10 +307,10 @@ async fn ensure_authorizer(
 }
 
 /// Whether the edge serves the routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Routes {
     /// Integrations in place and deployed to the stage.
-    Deployed,
+    Deployed(Served),
     /// Integrations in place; the deployment waits for the VPC link to be AVAILABLE (AWS fails
     /// a deployment over a link that is not).
     WaitingForVpcLink,
@@ -339,6 +339,15 @@ async fn delete_authorizer_copies(
         );
     }
     Ok(())
+}
+
+/// What the probe needs of a served edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The `{proxy+}` resource of the (first) route, where the probe is sent.
+    pub proxy_resource_id: String,
+    /// Whether this reconcile deployed the edge.
+    pub deployed: bool,
 }
 
 /// Ensures every route of `backends` and deploys when anything changed and the link is
@@ -438,6 +447,13 @@ pub async fn ensure_routes(
     if link.status != "AVAILABLE" {
         return Ok(Routes::WaitingForVpcLink);
     }
+    let proxy_resource_id = wanted
+        .iter()
+        .find(|r| r.path.ends_with("{proxy+}"))
+        .and_then(|r| resources.get(&r.path))
+        .cloned()
+        .unwrap_or_default();
+    let mut deployed = false;
     let hash = config_hash(&(&wanted, stage));
     let deployed_id = apigw.stage_deployment(api_id, stage).await?;
     let up_to_date = !changed
@@ -448,6 +464,7 @@ pub async fn ensure_routes(
         let id = apigw
             .deploy(api_id, stage, &format!("cross-account-api-operator {hash}"))
             .await?;
+        deployed = true;
         journal.normal(
             "DeployedRegionalApi",
             format!("deployed regional API {api_id} to stage {stage}"),
@@ -469,7 +486,10 @@ pub async fn ensure_routes(
         apigw.delete_stage(api_id, &previous).await?;
     }
     status.invoke_url = Some(invoke_url(api_id, &obj.spec.consumer.region, stage));
-    Ok(Routes::Deployed)
+    Ok(Routes::Deployed(Served {
+        proxy_resource_id,
+        deployed,
+    }))
 }
 
 fn split_path(path: &str) -> (String, String) {

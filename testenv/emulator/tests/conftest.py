@@ -155,3 +155,24 @@ def make_vpc(ec2: Any, cidr: str, subnets: list[tuple[str, str]]) -> tuple[str, 
 def make_nlb(elbv2: Any, name: str, subnet_ids: list[str]) -> str:
     return elbv2.create_load_balancer(Name=name, Subnets=subnet_ids, Scheme="internal",
                                       Type="network")["LoadBalancers"][0]["LoadBalancerArn"]
+
+
+def main_route_table(ec2: Any, vpc_id: str) -> str:
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                {"Name": "association.main", "Values": ["true"]}])
+    return tables["RouteTables"][0]["RouteTableId"]
+
+
+def peer_vpcs(requester: Any, accepter: Any, vpc_id: str, peer_vpc_id: str, peer_account: str,
+              routes: tuple[str, str] | None = None) -> str:
+    """Peer two VPCs (requester's account asks, accepter's accepts); with
+    ``routes`` = (requester's route to the peer, accepter's route back), add
+    them to both main route tables. Returns the peering connection id."""
+    pcx = requester.create_vpc_peering_connection(VpcId=vpc_id, PeerVpcId=peer_vpc_id, PeerOwnerId=peer_account,
+                                                  PeerRegion=REGION)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    accepter.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    if routes:
+        for ec2, vpc, cidr in ((requester, vpc_id, routes[0]), (accepter, peer_vpc_id, routes[1])):
+            ec2.create_route(RouteTableId=main_route_table(ec2, vpc), DestinationCidrBlock=cidr,
+                             VpcPeeringConnectionId=pcx)
+    return pcx
