@@ -24,6 +24,9 @@
   message (moto names a set of every id for security groups).
 * Limits: tag keys <= 128 and values <= 256 characters, security group
   descriptions <= 255 characters (InvalidParameterValue).
+* After every call that is not a Describe/Get, NLB target health records
+  whether targets are still reachable (targethealth.py): routes, peering,
+  security groups and ENIs decide it.
 """
 
 from __future__ import annotations

@@ -104,6 +104,13 @@ def _template(templates: dict[str, str] | None, content_type: str) -> tuple[str,
     return next(iter(templates.items()), None)
 
 
+def _selects(pattern: str, status: str) -> bool:
+    try:
+        return re.fullmatch(pattern, status) is not None
+    except re.error:
+        return False
+
+
 def run_mock(integration: dict[str, Any], headers: dict[str, str], body: str) -> Answer:
     """The answer a MOCK integration gives (raises Failure on a missing mapping)."""
     content_type = (_header(headers, "Content-Type") or "application/json").split(";")[0].strip()
@@ -116,7 +123,7 @@ def run_mock(integration: dict[str, Any], headers: dict[str, str], body: str) ->
     selected = None
     if status is not None:
         selected = next((r for r in responses if r.get("selectionPattern")
-                         and re.fullmatch(r["selectionPattern"], status)), None)
+                         and _selects(r["selectionPattern"], status)), None)
     selected = selected or default
     if selected is None:
         raise Failure("No match for output mapping and no default output mapping configured. "
@@ -403,6 +410,8 @@ def test_invoke_method(self: APIGatewayResponse):
         headers.setdefault(str(name), ",".join(str(v) for v in values or []))
     body = self._get_param("body") or ""
     path_qs = self._get_param("pathWithQueryString") or snapshot.resource_path(api, resource)
+    if not path_qs.startswith("/"):
+        path_qs = "/" + path_qs
 
     request_id = str(uuid.uuid4())
     log = Log(request_id)
