@@ -560,21 +560,29 @@ impl ApiGateway {
         resource_id: &str,
         http_method: &str,
     ) -> Result<Option<Method>> {
-        let out = self
-            .find("GetMethod", || {
-                self.client
-                    .get_method()
-                    .rest_api_id(api_id)
-                    .resource_id(resource_id)
-                    .http_method(http_method)
-                    .send()
-            })
-            .await?;
+        let out = self.method_output(api_id, resource_id, http_method).await?;
         Ok(out.map(|m| Method {
             authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
             authorizer_id: m.authorizer_id().map(str::to_string),
             request_parameters: m.request_parameters().cloned().unwrap_or_default(),
         }))
+    }
+
+    async fn method_output(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+    ) -> Result<Option<aws_sdk_apigateway::operation::get_method::GetMethodOutput>> {
+        self.find("GetMethod", || {
+            self.client
+                .get_method()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .send()
+        })
+        .await
     }
 
     /// Sets up a method.
@@ -693,16 +701,7 @@ impl ApiGateway {
         resource_id: &str,
         http_method: &str,
     ) -> Result<Option<MethodSetup>> {
-        let out = self
-            .find("GetMethod", || {
-                self.client
-                    .get_method()
-                    .rest_api_id(api_id)
-                    .resource_id(resource_id)
-                    .http_method(http_method)
-                    .send()
-            })
-            .await?;
+        let out = self.method_output(api_id, resource_id, http_method).await?;
         Ok(out.map(|m| {
             fn keys<V>(map: Option<&HashMap<String, V>>) -> Vec<String> {
                 let mut k: Vec<String> =
