@@ -348,12 +348,18 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
     for name in ["proved", "closed"] {
         support::delete_and_wait(&admin, &ns, name, READY).await;
     }
-    p.ec2
-        .delete_security_group()
-        .group_id(&group)
-        .send()
-        .await
-        .expect("the team's group is still there, and now unused");
+    // The group is the team's: still there, and free once the endpoint has finished deleting.
+    let mut attempts = 0;
+    while let Err(e) = p.ec2.delete_security_group().group_id(&group).send().await {
+        let code = e
+            .as_service_error()
+            .and_then(|s| s.meta().code())
+            .unwrap_or_default();
+        assert_eq!(code, "DependencyViolation", "the team's group: {e:?}");
+        attempts += 1;
+        assert!(attempts < 120, "the team's group stays in use");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The probes were counted.
     let metrics = support::http_get(&controller.metrics).await;
