@@ -437,6 +437,23 @@ mod tests {
     }
 
     #[test]
+    fn errors_and_waits_are_counted_apart() {
+        let errors = Mutex::default();
+        let waits = Mutex::default();
+        assert_eq!(bump(&errors, "ns/a", true), 1);
+        assert_eq!(bump(&errors, "ns/a", true), 2);
+        // A wait is progress: the error count starts over, the wait count grows.
+        assert_eq!(bump(&errors, "ns/a", false), 0);
+        assert_eq!(bump(&waits, "ns/a", true), 1);
+        assert_eq!(
+            bump(&errors, "ns/a", true),
+            1,
+            "backoff from its start again"
+        );
+        assert_eq!(bump(&errors, "ns/b", true), 1, "per object");
+    }
+
+    #[test]
     fn waiting_starts_short() {
         assert_eq!(waiting_delay(1), Duration::from_secs(1));
         assert_eq!(waiting_delay(3), Duration::from_secs_f64(2.25));

@@ -328,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn an_impaired_nlb_still_serves() {
+        let view = |state: &str| LoadBalancerView {
+            target_group_arn: "tg".into(),
+            load_balancer_arn: "lb".into(),
+            state: state.into(),
+        };
+        assert!(view("active").is_active());
+        assert!(view("active_impaired").is_active());
+        assert!(!view("provisioning").is_active());
+        assert!(!view("failed").is_active());
+    }
+
+    #[test]
     fn ready_needs_one_healthy_target() {
         let t = |ip: &str, health: &str, reason: Option<&str>| TargetStatus {
             ip: ip.into(),

@@ -385,6 +385,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn adopted(disabled: bool, policy: Option<&str>, mode: Option<&str>) -> RestApi {
+        RestApi {
+            id: "a1b2c3d4e5".into(),
+            name: "team".into(),
+            policy: None,
+            endpoint_types: vec!["PRIVATE".into()],
+            vpc_endpoint_ids: vec![],
+            tags: Default::default(),
+            execute_api_disabled: disabled,
+            security_policy: policy.map(str::to_string),
+            endpoint_access_mode: mode.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn adopted_api_posture() {
+        let refused = adopted_posture(&adopted(true, None, None));
+        assert!(
+            matches!(&refused, Err(Error::InvalidSpec { field, message }) if *field == "spec.provider.privateApi.id" && message.contains("disableExecuteApiEndpoint")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            adopted_posture(&adopted(false, None, None)).ok(),
+            Some(None)
+        );
+        let strict = adopted_posture(&adopted(
+            false,
+            Some("SecurityPolicy_TLS13_1_3_2025_09"),
+            Some("STRICT"),
+        ))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        assert!(
+            strict.contains("SecurityPolicy_TLS13_1_3_2025_09") && strict.contains("STRICT:"),
+            "{strict}"
+        );
+    }
+
     #[test]
     fn half_made_health_route_is_completed() {
         use apigateway::MethodSetup;
