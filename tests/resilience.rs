@@ -10,6 +10,33 @@ use cross_account_api_operator::api::CrossAccountApi;
 use serde_json::json;
 use support::{ControllerProcess, EmulatorSettings, env, is_ready};
 
+/// Faults the emulator has injected since it started, all services and kinds.
+async fn injected_faults() -> u64 {
+    let faults = support::emulator_json("/_xapi/faults").await;
+    faults
+        .as_object()
+        .map(|services| {
+            services
+                .iter()
+                .filter(|(name, _)| *name != "by_operation")
+                .flat_map(|(_, kinds)| kinds.as_object().into_iter().flatten())
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The controller's AWS call attempts that did not succeed (`outcome` other than `ok`).
+async fn failed_attempts(controller: &ControllerProcess) -> u64 {
+    let metrics = support::http_get(&controller.metrics).await;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("xapi_aws_calls_total{") && !l.contains("outcome=\"ok\""))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .map(|v| v as u64)
+        .sum()
+}
+
 fn ready_at(obj: &CrossAccountApi, type_: &str) -> jiff::Timestamp {
     obj.status
         .as_ref()
@@ -103,7 +130,8 @@ async fn faults_waits_and_deleting_while_provisioning() {
             json!({"faults": {"apigateway": fault, "ec2": fault, "elasticloadbalancing": fault}}),
         )
         .await;
-        let before = controller.aws_calls().await.values().sum::<u64>();
+        let injected_before = injected_faults().await;
+        let failed_before = failed_attempts(&controller).await;
         let mut obj = support::example("orders.yaml");
         obj["metadata"]["name"] = "faulty".into();
         let created = support::create(&admin, &ns, &obj).await;
@@ -116,18 +144,15 @@ async fn faults_waits_and_deleting_while_provisioning() {
             is_ready,
         )
         .await;
-        let metrics = support::http_get(&controller.metrics).await;
-        let failed_attempts: u64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("xapi_aws_calls_total{") && !l.contains("outcome=\"ok\""))
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .map(|v| v as u64)
-            .sum();
+        // Only what this part caused: the emulator's count of faults it injected, and the
+        // controller's count of attempts that did not succeed, both as deltas.
+        let injected = injected_faults().await - injected_before;
+        let failed = failed_attempts(&controller).await - failed_before;
+        assert!(injected > 0, "faults were on but none was injected");
         assert!(
-            failed_attempts > 0,
-            "faults were on but no failed attempt was counted"
+            failed >= injected,
+            "the controller counted {failed} failed attempts for {injected} injected faults"
         );
-        assert!(controller.aws_calls().await.values().sum::<u64>() > before);
         support::delete_and_wait(&admin, &ns, "faulty", Duration::from_secs(300)).await;
         drop(_settings);
         let left = support::tagged_with(created.metadata.uid.as_deref().unwrap_or_default()).await;
