@@ -897,6 +897,10 @@ async fn adopted_api_with_authorizer_keeps_its_owners_policy() {
 
     let mut obj = support::example("orders-adopted-with-authorizer.yaml");
     obj["spec"]["provider"]["privateApi"]["id"] = adopted_id.clone().into();
+    // The team's API has no `/orders`: not probed (an adopted API is probed only when asked).
+    if let Some(api) = obj["spec"]["provider"]["privateApi"].as_mapping_mut() {
+        api.remove("probePath");
+    }
     obj["spec"]["provider"]["vpcEndpointId"] = team_vpce.clone().into();
     obj["spec"]["provider"]["securityGroupIds"] = vec![group_id.clone()].into();
     if let Some(provider) = obj["spec"]["provider"].as_mapping_mut() {
