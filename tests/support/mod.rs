@@ -177,13 +177,13 @@ impl ControllerProcess {
     /// Waits until `/healthz` and `/readyz` answer `ok` (the first watch list is in).
     pub async fn wait_ready(&self) {
         let base = self.metrics.trim_end_matches("/metrics").to_string();
-        let host = base.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if tokio::net::TcpStream::connect(&host).await.is_ok()
-                && http_get(&format!("{base}/healthz")).await.trim() == "ok"
-                && http_get(&format!("{base}/readyz")).await.trim() == "ok"
-            {
+            let answers = |path: &'static str| {
+                let url = format!("{base}{path}");
+                async move { try_http_get(&url).await.is_ok_and(|b| b.trim() == "ok") }
+            };
+            if answers("/healthz").await && answers("/readyz").await {
                 return;
             }
             assert!(
@@ -227,22 +227,29 @@ impl Drop for ControllerProcess {
 
 /// A plain HTTP GET on loopback (no client crate needed).
 pub async fn http_get(url: &str) -> String {
+    try_http_get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// [`http_get`], or the I/O error (a server not listening yet).
+pub async fn try_http_get(url: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
+        .await?;
     let mut buf = String::new();
-    stream.read_to_string(&mut buf).await.expect("response");
-    buf.split_once("\r\n\r\n")
+    stream.read_to_string(&mut buf).await?;
+    Ok(buf
+        .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// A plain HTTP POST of JSON on loopback (the emulator's control endpoint).
