@@ -11,7 +11,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::utils::Predicate;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, instrument, warn};
@@ -139,7 +140,20 @@ pub async fn run(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "controller up"
     );
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    // Reconcile on spec changes (generation: deletion bumps it too) and finalizer changes, not
+    // on the operator's own status writes: the probe's time changes the status on every probe,
+    // and reconciling again for it would double every resync's reads. Resyncs come from the
+    // requeue.
+    let (reader, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            Predicate::combine(predicates::generation, predicates::finalizers),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(changes, reader);
     controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

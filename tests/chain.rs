@@ -16,6 +16,22 @@ use support::{ControllerProcess, condition, env, is_ready};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// AWS reads one resync of a Ready object may make (README "Steady state"): 20, the created
+/// API's `GET /health` check, and the probe.
+const READS_PER_RESYNC: u64 = 22;
+
+/// `xapi_reconciles_total{result="ready"}` of the controller.
+async fn reconciled_ready(controller: &ControllerProcess) -> u64 {
+    support::http_get(&controller.metrics)
+        .await
+        .lines()
+        .find(|l| l.starts_with("xapi_reconciles_total{result=\"ready\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
 /// Binds the chart's ClusterRole rules to the restricted user, after proving it is denied
 /// (once per test binary; the others wait for it).
 async fn restricted_kubeconfig(admin: &kube::Client, ns: &str) -> String {
@@ -482,9 +498,26 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     );
 
     // Steady state: a resync of a Ready object makes no AWS write and a bounded number of reads.
+    // The window starts and ends as a reconcile of this (the controller's only) object ends, so
+    // it holds exactly `RESYNCS` whole reconciles.
+    const RESYNCS: u64 = 2;
+    let first = reconciled_ready(&controller).await;
+    wait_until(Duration::from_secs(30), "a reconcile", || async {
+        reconciled_ready(&controller).await > first
+    })
+    .await;
     let before = controller.aws_calls().await;
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    let start = reconciled_ready(&controller).await;
+    wait_until(Duration::from_secs(60), "two more reconciles", || async {
+        reconciled_ready(&controller).await >= start + RESYNCS
+    })
+    .await;
     let after = controller.aws_calls().await;
+    assert_eq!(
+        reconciled_ready(&controller).await,
+        start + RESYNCS,
+        "the window holds exactly {RESYNCS} reconciles"
+    );
     let delta: HashMap<&String, u64> = after
         .iter()
         .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
@@ -500,20 +533,10 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         })
         .collect();
     assert!(writes.is_empty(), "steady state made writes: {writes:?}");
-    let resyncs = delta
-        .get(&"DescribeVpcEndpoints".to_string())
-        .copied()
-        .unwrap_or(0)
-        .max(1);
     let reads: u64 = delta.values().sum();
     assert!(
-        reads / resyncs <= 20,
-        "{} reads per resync: {delta:?}",
-        reads / resyncs
-    );
-    assert!(
-        resyncs >= 1,
-        "no resync in 12s with a 5s interval: {delta:?}"
+        reads <= READS_PER_RESYNC * RESYNCS,
+        "{reads} reads in {RESYNCS} resyncs: {delta:?}"
     );
 
     // Drift: a target deregistered by hand comes back.

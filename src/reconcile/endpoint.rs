@@ -168,9 +168,10 @@ pub fn client_token(uid: &str, gone: Option<&str>) -> String {
     }
 }
 
-/// The operator's endpoint: the recorded one if it still exists, else the one tagged with the
-/// object's uid. Other endpoints with that tag come from a create repeated after its answer
-/// was lost; they are deleted.
+/// The operator's endpoint: the recorded one if it still exists (one read), else the one tagged
+/// with the object's uid. CreateVpcEndpoint's client token makes a repeated create return the
+/// first endpoint, so a second tagged one is rare (a crash while EC2 did not list the first
+/// yet); found here, it is deleted.
 async fn find_owned(
     side: &Side<'_>,
     obj: &CrossAccountApi,
@@ -178,15 +179,16 @@ async fn find_owned(
     journal: &Journal,
 ) -> Result<Option<Endpoint>> {
     let ec2 = &side.clients.ec2;
-    let recorded = match &status.vpc_endpoint_id {
-        Some(id) => ec2.find_endpoint(id).await?,
-        None => None,
-    };
+    if let Some(id) = &status.vpc_endpoint_id
+        && let Some(recorded) = ec2.find_endpoint(id).await?
+    {
+        return Ok(Some(recorded));
+    }
     let mut tagged = ec2
         .find_endpoints_by_uid(&obj.spec.provider.vpc_id, &side.owner.uid)
         .await?;
     tagged.sort_by(|a, b| a.id.cmp(&b.id));
-    let keep = recorded.or_else(|| tagged.first().cloned());
+    let keep = tagged.first().cloned();
     for extra in tagged
         .iter()
         .filter(|e| Some(&e.id) != keep.as_ref().map(|k| &k.id))
