@@ -133,8 +133,8 @@ pub async fn run(
     api.list(&ListParams::default().limit(1)).await.map_err(|e| {
         format!("cannot list crossaccountapis.apigw.crossaccount.io ({e}); is the CRD installed? `cross-account-api-operator crd | kubectl apply -f -`")
     })?;
-    // Ready once the CRD answers a list. (kube-runtime 5.0's `Controller::store()` never became
-    // ready here although the watch ran; see the first session's closing note.)
+    // Ready once the CRD answers a list: kube-runtime 5.0's store readiness was seen never to
+    // resolve although the watch ran.
     readiness.set_ready();
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),

@@ -31,6 +31,37 @@ fn has_reason(o: &CrossAccountApi, type_: &str, reason: &str) -> bool {
     condition(o, type_).is_some_and(|c| c.0 == "False" && c.1 == reason)
 }
 
+/// Replaces a private API's policy as its owner would, without deploying it.
+async fn set_policy_by_hand(p: &support::Account, api_id: &str, policy: &str) {
+    p.apigw
+        .update_rest_api()
+        .rest_api_id(api_id)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/policy")
+                .value(policy)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("policy changed by hand");
+}
+
+/// The status of a test invocation of `GET /health` on the edge's `{proxy+}` method.
+async fn invoke_health(c: &support::Account, edge_id: &str, proxy: &str) -> i32 {
+    c.apigw
+        .test_invoke_method()
+        .rest_api_id(edge_id)
+        .resource_id(proxy)
+        .http_method("GET")
+        .path_with_query_string("/health")
+        .send()
+        .await
+        .expect("test invocation")
+        .status()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_probe_proves_the_chain_and_each_break_shows() {
     let admin = support::admin().await;
@@ -108,19 +139,7 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
     })
     .to_string();
     let log_start = support::emulator_log_end().await;
-    p.apigw
-        .update_rest_api()
-        .rest_api_id(&private_id)
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/policy")
-                .value(&foreign)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("policy changed by hand");
+    set_policy_by_hand(&p, &private_id, &foreign).await;
     p.apigw
         .create_deployment()
         .rest_api_id(&private_id)
@@ -165,19 +184,7 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
 
     // 4. A policy changed without a deployment still serves the old one (a deployment is a
     //    snapshot): a test invocation right after the change still answers 200.
-    p.apigw
-        .update_rest_api()
-        .rest_api_id(&private_id)
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/policy")
-                .value(&foreign)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("policy changed by hand");
+    set_policy_by_hand(&p, &private_id, &foreign).await;
     let resources = c
         .apigw
         .get_resources()
@@ -192,17 +199,8 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
         .and_then(|r| r.id())
         .expect("proxy resource")
         .to_string();
-    let answer = c
-        .apigw
-        .test_invoke_method()
-        .rest_api_id(&edge_id)
-        .resource_id(&proxy)
-        .http_method("GET")
-        .path_with_query_string("/health")
-        .send()
-        .await
-        .expect("test invocation");
-    assert_eq!(answer.status(), 200, "the stage serves the deployed policy");
+    let answer = invoke_health(&c, &edge_id, &proxy).await;
+    assert_eq!(answer, 200, "the stage serves the deployed policy");
     support::wait_for(
         &admin,
         &ns,
@@ -243,17 +241,8 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
         .send()
         .await
         .expect("integration changed by hand");
-    let wrong = c
-        .apigw
-        .test_invoke_method()
-        .rest_api_id(&edge_id)
-        .resource_id(&proxy)
-        .http_method("GET")
-        .path_with_query_string("/health")
-        .send()
-        .await
-        .expect("test invocation");
-    assert_ne!(wrong.status(), 200, "a wrong stage does not answer");
+    let wrong = invoke_health(&c, &edge_id, &proxy).await;
+    assert_ne!(wrong, 200, "a wrong stage does not answer");
     let original = integration.uri().unwrap_or_default().to_string();
     let deadline = std::time::Instant::now() + READY;
     loop {
