@@ -68,32 +68,33 @@ impl Context {
 
     /// One more failure: the error backoff grows; the waiting delay starts over afterwards.
     fn next_error(&self, key: &str) -> u32 {
-        bump(&self.waits, key, false);
-        bump(&self.errors, key, true)
+        forget(&self.waits, key);
+        count(&self.errors, key)
     }
 
     /// One more wait on AWS: progress, so the error count starts over.
     fn next_wait(&self, key: &str) -> u32 {
-        bump(&self.errors, key, false);
-        bump(&self.waits, key, true)
+        forget(&self.errors, key);
+        count(&self.waits, key)
     }
 
     fn reset_attempts(&self, key: &str) {
-        bump(&self.errors, key, false);
-        bump(&self.waits, key, false);
+        forget(&self.errors, key);
+        forget(&self.waits, key);
     }
 }
 
-/// Counts one more for `key` (returning the count), or forgets it.
-fn bump(counts: &Mutex<HashMap<String, u32>>, key: &str, more: bool) -> u32 {
+/// Counts one more for `key` and returns the count.
+fn count(counts: &Mutex<HashMap<String, u32>>, key: &str) -> u32 {
     let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
-    if !more {
-        counts.remove(key);
-        return 0;
-    }
     let n = counts.entry(key.to_string()).or_insert(0);
     *n = n.saturating_add(1);
     *n
+}
+
+/// Starts `key`'s count over.
+fn forget(counts: &Mutex<HashMap<String, u32>>, key: &str) {
+    counts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
 }
 
 /// Delay before the next try after `attempt` consecutive failures of `class`.
@@ -454,17 +455,13 @@ mod tests {
     fn errors_and_waits_are_counted_apart() {
         let errors = Mutex::default();
         let waits = Mutex::default();
-        assert_eq!(bump(&errors, "ns/a", true), 1);
-        assert_eq!(bump(&errors, "ns/a", true), 2);
+        assert_eq!(count(&errors, "ns/a"), 1);
+        assert_eq!(count(&errors, "ns/a"), 2);
         // A wait is progress: the error count starts over, the wait count grows.
-        assert_eq!(bump(&errors, "ns/a", false), 0);
-        assert_eq!(bump(&waits, "ns/a", true), 1);
-        assert_eq!(
-            bump(&errors, "ns/a", true),
-            1,
-            "backoff from its start again"
-        );
-        assert_eq!(bump(&errors, "ns/b", true), 1, "per object");
+        forget(&errors, "ns/a");
+        assert_eq!(count(&waits, "ns/a"), 1);
+        assert_eq!(count(&errors, "ns/a"), 1, "backoff from its start again");
+        assert_eq!(count(&errors, "ns/b"), 1, "per object");
     }
 
     #[test]
