@@ -124,20 +124,7 @@ async fn held_to_aws_rules() {
         .and_then(|s| s.provider.as_ref())
         .and_then(|p| p.private_api_id.clone())
         .expect("private API id");
-    let resources = p
-        .apigw
-        .get_resources()
-        .rest_api_id(&private_id)
-        .send()
-        .await
-        .expect("resources");
-    let health = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/health"))
-        .and_then(|r| r.id())
-        .expect("/health")
-        .to_string();
+    let health = support::resource_id(&p.apigw, &private_id, "/health").await;
     p.apigw
         .delete_integration()
         .rest_api_id(&private_id)
@@ -146,8 +133,7 @@ async fn held_to_aws_rules() {
         .send()
         .await
         .expect("integration deleted by hand");
-    let mut repaired = false;
-    for _ in 0..120 {
+    support::wait_until(READY, "GET /health completed again", || async {
         let method = p
             .apigw
             .get_method()
@@ -158,17 +144,12 @@ async fn held_to_aws_rules() {
             .await
             .expect("GET /health");
         let integration = method.method_integration();
-        if integration.and_then(|i| i.r#type()).map(|t| t.as_str()) == Some("MOCK")
+        integration.and_then(|i| i.r#type()).map(|t| t.as_str()) == Some("MOCK")
             && integration
                 .and_then(|i| i.integration_responses())
                 .is_some_and(|r| r.contains_key("200"))
-        {
-            repaired = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(repaired, "GET /health was not completed again");
+    })
+    .await;
 
     // 3. The provider's subnets change (b → c): one pass without an error, and the new target is
     //    registered before the stale one is deregistered.

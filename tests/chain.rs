@@ -12,7 +12,7 @@ use cross_account_api_operator::policy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use support::{ControllerProcess, condition, env, is_ready};
+use support::{ControllerProcess, condition, env, is_ready, wait_until};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -325,21 +325,6 @@ async fn edge_routes(
     out
 }
 
-async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} not true after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     let (admin, ns, controller) = setup("chain-created").await;
@@ -578,20 +563,7 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     .await;
 
     // Drift: an integration deleted by hand is put back.
-    let resources = c
-        .apigw
-        .get_resources()
-        .rest_api_id(&edge_id)
-        .send()
-        .await
-        .expect("resources");
-    let proxy = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/{proxy+}"))
-        .and_then(|r| r.id())
-        .expect("proxy resource")
-        .to_string();
+    let proxy = support::resource_id(&c.apigw, &edge_id, "/{proxy+}").await;
     c.apigw
         .delete_integration()
         .rest_api_id(&edge_id)

@@ -444,6 +444,24 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             "spec.consumer.regionalApi.authorizer.lambdaArn",
         ),
         (
+            "probe path without a leading slash",
+            with(
+                valid(),
+                &format!("{p}/privateApi/probePath"),
+                Some(json!("health")),
+            ),
+            "spec.provider.privateApi.probePath",
+        ),
+        (
+            "probe interval that is not a duration",
+            with(
+                valid(),
+                "/spec/probe",
+                Some(json!({"interval": "5 minutes"})),
+            ),
+            "spec.probe.interval",
+        ),
+        (
             "name too long for the owner tag",
             with(valid(), "/metadata/name", Some(json!("n".repeat(193)))),
             "metadata.name",

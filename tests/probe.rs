@@ -150,10 +150,9 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
     // The operator repairs the policy and redeploys (seen in the request log after ours); the
     // probe answers 200 again.
     let provider = env("XAPI_PROVIDER_ACCOUNT");
-    let deadline = std::time::Instant::now() + READY;
-    loop {
+    support::wait_until(READY, "the policy repaired and redeployed", || async {
         let (_, log) = support::emulator_requests(log_start).await;
-        let writes: Vec<&str> = log
+        let writes: Vec<String> = log
             .iter()
             .filter(|r| {
                 r["account"] == provider.as_str()
@@ -161,22 +160,15 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
                         .as_str()
                         .is_some_and(|p| p.contains(private_id.as_str()))
             })
-            .map(|r| r["operation"].as_str().unwrap_or_default())
-            .filter(|o| *o == "UpdateRestApi" || *o == "CreateDeployment")
+            .map(|r| r["operation"].as_str().unwrap_or_default().to_string())
+            .filter(|o| o == "UpdateRestApi" || o == "CreateDeployment")
             .collect();
         // Ours by hand (update, deploy), then the operator's repair and a deployment after it.
-        if writes.len() >= 4
-            && writes[2..].contains(&"UpdateRestApi")
-            && writes.last() == Some(&"CreateDeployment")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "policy not repaired and redeployed: {writes:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        writes.len() >= 4
+            && writes[2..].iter().any(|o| o == "UpdateRestApi")
+            && writes.last().is_some_and(|o| o == "CreateDeployment")
+    })
+    .await;
     support::wait_for(&admin, &ns, "proved", READY, "repaired and probed", |o| {
         is_ready(o) && probe_status(o) == Some(200)
     })
@@ -185,20 +177,7 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
     // 4. A policy changed without a deployment still serves the old one (a deployment is a
     //    snapshot): a test invocation right after the change still answers 200.
     set_policy_by_hand(&p, &private_id, &foreign).await;
-    let resources = c
-        .apigw
-        .get_resources()
-        .rest_api_id(&edge_id)
-        .send()
-        .await
-        .expect("edge resources");
-    let proxy = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/{proxy+}"))
-        .and_then(|r| r.id())
-        .expect("proxy resource")
-        .to_string();
+    let proxy = support::resource_id(&c.apigw, &edge_id, "/{proxy+}").await;
     let answer = invoke_health(&c, &edge_id, &proxy).await;
     assert_eq!(answer, 200, "the stage serves the deployed policy");
     support::wait_for(
@@ -244,8 +223,7 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
     let wrong = invoke_health(&c, &edge_id, &proxy).await;
     assert_ne!(wrong, 200, "a wrong stage does not answer");
     let original = integration.uri().unwrap_or_default().to_string();
-    let deadline = std::time::Instant::now() + READY;
-    loop {
+    support::wait_until(READY, "the integration repaired", || async {
         let now = c
             .apigw
             .get_integration()
@@ -255,15 +233,9 @@ async fn the_probe_proves_the_chain_and_each_break_shows() {
             .send()
             .await
             .expect("integration");
-        if now.uri() == Some(original.as_str()) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "integration not repaired"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        now.uri() == Some(original.as_str())
+    })
+    .await;
     support::wait_for(&admin, &ns, "proved", READY, "integration repaired", |o| {
         is_ready(o) && probe_status(o) == Some(200)
     })

@@ -555,3 +555,36 @@ pub async fn emulator_requests(since: u64) -> (u64, Vec<serde_json::Value>) {
 pub async fn emulator_log_end() -> u64 {
     emulator_requests(u64::MAX).await.0
 }
+
+/// Polls `check` every 500 ms until it holds, or panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not true after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The id of the resource at `path` of a REST API, as its account sees it.
+pub async fn resource_id(apigw: &aws_sdk_apigateway::Client, api_id: &str, path: &str) -> String {
+    apigw
+        .get_resources()
+        .rest_api_id(api_id)
+        .limit(500)
+        .send()
+        .await
+        .expect("resources")
+        .items()
+        .iter()
+        .find(|r| r.path() == Some(path))
+        .and_then(|r| r.id())
+        .unwrap_or_else(|| panic!("no resource {path} on {api_id}"))
+        .to_string()
+}
