@@ -17,6 +17,8 @@ pub const FINALIZER: &str = "apigw.crossaccount.io/cleanup";
 pub const OWNER_TAG: &str = "apigw.crossaccount.io/owner";
 /// Tag key holding the owning object's `metadata.uid`.
 pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
+/// Tag key holding, on a created private API, the path of the route it serves.
+pub const ROUTE_TAG: &str = "apigw.crossaccount.io/route";
 
 /// A private REST API in a provider account served to the internet through a regional REST API
 /// in a consumer account, over an NLB and a VPC link.
@@ -68,11 +70,32 @@ pub const UID_TAG: &str = "apigw.crossaccount.io/uid";
         "rule": "!(self.provider.vpcId == self.consumer.vpcId && self.provider.region == self.consumer.region && (has(self.provider.roleArn) ? self.provider.roleArn.split(':')[4] : 'own') == (has(self.consumer.roleArn) ? self.consumer.roleArn.split(':')[4] : 'own'))",
         "message": "spec.consumer.vpcId: the consumer VPC may not be the provider VPC of the same account",
         "fieldPath": ".consumer.vpcId",
+    },
+    {
+        "rule": "!(has(self.provider.privateApi) && has(self.routes))",
+        "message": "spec.routes: give either spec.provider.privateApi (one private API at /) or spec.routes, not both",
+        "fieldPath": ".routes",
+    },
+    {
+        "rule": "has(self.provider.privateApi) || has(self.routes)",
+        "message": "spec.provider.privateApi or spec.routes is required: which private API(s) the edge serves",
+        "fieldPath": ".provider.privateApi",
     }
 ]))]
 pub struct CrossAccountApiSpec {
-    /// The provider account (account B): hosts the private REST API and the execute-api VPC endpoint.
+    /// The provider account (account B): hosts the private REST API(s) and the execute-api VPC endpoint.
     pub provider: ProviderSpec,
+    /// Several private APIs of the provider account behind one edge, one per path, sharing the
+    /// endpoint, the NLB, the VPC link and the regional API. Instead of `provider.privateApi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 25))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["path"], "x-kubernetes-validations" = [
+        {
+            "rule": "self.all(a, a.path == '/' || !self.exists(b, b.path.startsWith(a.path + '/')))",
+            "messageExpression": "'spec.routes[' + string(self.map(r, r.path).indexOf(self.map(r, r.path).filter(b, self.exists(a, a.path != '/' && b.startsWith(a.path + '/')))[0])) + '].path: ' + self.map(r, r.path).filter(b, self.exists(a, a.path != '/' && b.startsWith(a.path + '/')))[0] + ' lies under another route; no route path may be a segment-prefix of another (only / may)'",
+        }
+    ]))]
+    pub routes: Option<Vec<RouteSpec>>,
     /// The consumer account (account A): the public, regional edge with the NLB and the VPC link.
     pub consumer: ConsumerSpec,
     /// The end-to-end probe: API Gateway's TestInvokeMethod on the edge sends a real request over
@@ -199,8 +222,33 @@ pub struct ProviderSpec {
     /// endpoint takes over *.execute-api DNS for the whole provider VPC, and the chain does not need it.
     #[serde(default)]
     pub private_dns_enabled: bool,
-    /// The private REST API: adopted by `id`, or created.
+    /// The short form: one private REST API (adopted by `id`, or created) served at `/` of the
+    /// edge. Instead of `spec.routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_api: Option<PrivateApiSpec>,
+}
+
+/// One private API behind one path of the edge.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    /// Path on the edge: `/` (everything no other route matches) or `/<segment>[/<segment>…]`
+    /// with letters, digits, `.`, `_` and `-`.
+    #[schemars(
+        regex(pattern = r"^/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$"),
+        length(max = 200)
+    )]
+    pub path: String,
+    /// The private REST API behind the path: adopted by `id`, or created.
     pub private_api: PrivateApiSpec,
+    /// Default true: `/orders/items/1` reaches the private API as `/items/1`. False: as
+    /// `/orders/items/1`.
+    #[serde(default = "strip_by_default")]
+    pub strip_prefix: bool,
+}
+
+fn strip_by_default() -> bool {
+    true
 }
 
 /// The private REST API in the provider account.
@@ -209,12 +257,12 @@ pub struct ProviderSpec {
 #[schemars(extend("x-kubernetes-validations" = [
     {
         "rule": "has(self.id) == has(oldSelf.id) && (!has(self.id) || self.id == oldSelf.id)",
-        "message": "spec.provider.privateApi.id is immutable: adopt another API with a new object",
+        "message": "privateApi.id is immutable: adopt another API with a new object or route",
         "fieldPath": ".id",
     },
     {
         "rule": "!(has(self.id) && has(self.name))",
-        "message": "spec.provider.privateApi.name is only for a created API; an adopted API (id) keeps its own name",
+        "message": "privateApi.name is only for a created API; an adopted API (id) keeps its own name",
         "fieldPath": ".name",
     }
 ]))]
@@ -231,9 +279,10 @@ pub struct PrivateApiSpec {
     /// Stage the API is deployed to (letters, digits, `_`; at most 128).
     #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,128}$"))]
     pub stage_name: String,
-    /// Path the end-to-end probe requests on this API, e.g. `/health` (a GET that answers 2xx
-    /// without credentials). Default `/health` on a created API (the operator makes it), none
-    /// on an adopted one.
+    /// Path the end-to-end probe requests after the route's path on the edge, e.g. `/health`
+    /// (a GET that answers 2xx without credentials). Default `/health` on a created API that
+    /// receives it there (the operator makes that route; a route with `stripPrefix: false` has
+    /// no default), none on an adopted one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(pattern = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$"),
@@ -367,6 +416,27 @@ pub enum AuthorizerType {
     Request,
 }
 
+/// One route as the controller serves it, from either form of the spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route<'a> {
+    /// Path on the edge.
+    pub path: &'a str,
+    /// The private API behind it.
+    pub private_api: &'a PrivateApiSpec,
+    /// Whether the edge strips the path before the private API sees the request.
+    pub strip_prefix: bool,
+    /// The spec field of its private API, for errors: `spec.provider.privateApi` or
+    /// `spec.routes[2].privateApi`.
+    pub field: String,
+}
+
+impl Route<'_> {
+    /// Whether the operator created (and owns) the private API.
+    pub fn creates_api(&self) -> bool {
+        self.private_api.id.is_none()
+    }
+}
+
 /// What happens to created AWS resources when the object is deleted.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
@@ -430,6 +500,10 @@ pub struct RouteStatus {
     /// The last end-to-end probe of this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeStatus>,
+    /// On an adopted private API: whether the operator added its endpoint to the API's existing
+    /// `aws:SourceVpce` deny-list (and so removes it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_to_deny_list: Option<bool>,
 }
 
 /// What the last probe of a route answered.
@@ -464,19 +538,12 @@ pub struct ProviderStatus {
     /// Private IPv4 addresses of the endpoint's network interfaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint_ips: Vec<String>,
-    /// The private REST API.
+    /// The private REST API (the short form only; see `routes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_api_id: Option<String>,
-    /// `https://<id>.execute-api.<region>.amazonaws.com/<stage>`.
+    /// `https://<id>.execute-api.<region>.amazonaws.com/<stage>` (the short form only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_api_invoke_url: Option<String>,
-    /// Deployment of the private API's stage that the operator made for its current configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<DeploymentStatus>,
-    /// On an adopted private API: whether the operator added its endpoint to the API's existing
-    /// `aws:SourceVpce` deny-list (and so removes it again on deletion).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub added_to_deny_list: Option<bool>,
 }
 
 /// Consumer-side observed state.
@@ -563,14 +630,40 @@ impl CrossAccountApi {
         )
     }
 
-    /// Name of a created private API: `privateApi.name` or `<namespace>-<name>`.
-    pub fn private_api_name(&self) -> String {
+    /// The routes of the edge, from either form: the short form is one route at `/`.
+    pub fn routes(&self) -> Vec<Route<'_>> {
+        if let Some(api) = &self.spec.provider.private_api {
+            return vec![Route {
+                path: "/",
+                private_api: api,
+                strip_prefix: true,
+                field: "spec.provider.privateApi".into(),
+            }];
+        }
         self.spec
-            .provider
-            .private_api
-            .name
-            .clone()
-            .unwrap_or_else(|| self.owner_ref().replace('/', "-"))
+            .routes
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| Route {
+                path: &r.path,
+                private_api: &r.private_api,
+                strip_prefix: r.strip_prefix,
+                field: format!("spec.routes[{i}].privateApi"),
+            })
+            .collect()
+    }
+
+    /// Name of a created private API: `privateApi.name`, else `<namespace>-<name>` for `/` and
+    /// `<namespace>-<name>-<path with - for />` for another route.
+    pub fn private_api_name(&self, route: &Route<'_>) -> String {
+        route.private_api.name.clone().unwrap_or_else(|| {
+            let base = self.owner_ref().replace('/', "-");
+            match route.path.trim_matches('/') {
+                "" => base,
+                path => format!("{base}-{}", path.replace('/', "-")),
+            }
+        })
     }
 
     /// Name of the regional API: `regionalApi.name` or `<namespace>-<name>-edge`.
@@ -636,7 +729,15 @@ spec:
 "#,
         )
         .expect("fixture parses");
-        assert_eq!(obj.private_api_name(), "team-a-orders");
+        let routes = obj.routes();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].path, "/");
+        assert_eq!(obj.private_api_name(&routes[0]), "team-a-orders");
+        let route = Route {
+            path: "/orders/v1",
+            ..routes[0].clone()
+        };
+        assert_eq!(obj.private_api_name(&route), "team-a-orders-orders-v1");
         assert_eq!(obj.regional_api_name(), "team-a-orders-edge");
         assert_eq!(obj.spec.deletion_policy, DeletionPolicy::Delete);
         obj.spec.consumer.regional_api.name = Some("edge".into());

@@ -256,7 +256,7 @@ fn sides<'a>(
 
 fn ownership(obj: &CrossAccountApi) -> Result<Ownership> {
     let uid = obj.metadata.uid.clone().ok_or_else(|| Error::InvalidSpec {
-        field: "metadata.uid",
+        field: "metadata.uid".into(),
         message: "object has no uid yet".into(),
     })?;
     Ok(Ownership {
@@ -289,7 +289,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     };
     patch_status(api, obj, &old, status).await?;
     publish(ctx, obj, journal).await;
-    if let Some(probe) = &applied.probe_ran {
+    for probe in &applied.probes_ran {
         ctx.metrics.probed(probe.status, probe.latency_ms);
     }
 
@@ -322,9 +322,10 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         ctx.reset_attempts(&key);
         info!("ready");
         // Drift checks every resync; probes as often as the object asks.
-        let next = match reconcile::probe::probe_path(obj) {
-            Some(_) => reconcile::probe::interval(obj, ctx.resync).min(ctx.resync),
-            None => ctx.resync,
+        let next = if reconcile::probe::is_probed(obj) {
+            reconcile::probe::interval(obj, ctx.resync).min(ctx.resync)
+        } else {
+            ctx.resync
         };
         Ok(Action::requeue(next))
     } else {

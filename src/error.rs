@@ -67,7 +67,7 @@ pub enum Error {
     #[error("{field}: {message}")]
     InvalidSpec {
         /// The spec field at fault, e.g. `spec.provider.privateApi.id`.
-        field: &'static str,
+        field: String,
         /// Why.
         message: String,
     },

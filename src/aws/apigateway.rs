@@ -441,13 +441,15 @@ impl ApiGateway {
         vpc_endpoint_ids: &[String],
         policy: Option<String>,
         owner: &Ownership,
+        extra_tags: &[(&str, String)],
     ) -> Result<RestApi> {
         let kind = EndpointType::from(endpoint_type);
         let endpoint = EndpointConfiguration::builder()
             .types(kind)
             .set_vpc_endpoint_ids((!vpc_endpoint_ids.is_empty()).then(|| vpc_endpoint_ids.to_vec()))
             .build();
-        let tags = owner_tags(owner);
+        let mut tags = owner_tags(owner);
+        tags.extend(extra_tags.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let out = self
             .call("CreateRestApi", || {
                 self.client
@@ -550,6 +552,35 @@ impl ApiGateway {
         out.id()
             .map(str::to_string)
             .ok_or_else(|| self.unexpected("CreateResource", "no id in the answer"))
+    }
+
+    /// Deletes a resource (and, in AWS, its children); one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteResource"))]
+    pub async fn delete_resource(&self, api_id: &str, resource_id: &str) -> Result<()> {
+        self.find("DeleteResource", || {
+            self.client
+                .delete_resource()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a method; one already gone counts as deleted.
+    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteMethod"))]
+    pub async fn delete_method(&self, api_id: &str, resource_id: &str, verb: &str) -> Result<()> {
+        self.find("DeleteMethod", || {
+            self.client
+                .delete_method()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(verb)
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 
     /// A method, `None` if it is not set up.

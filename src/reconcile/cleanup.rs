@@ -6,12 +6,10 @@
 //! finished; every copy with the uid tag goes (a create repeated after a lost answer leaves
 //! one); what is already gone counts as deleted; AWS's ordering refusals become waits.
 
-use super::{Journal, Sides};
-use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus};
-use crate::aws::apigateway;
+use super::{Journal, Sides, invoke_url, routes};
+use crate::api::{ConsumerStatus, CrossAccountApi, ProviderStatus, RouteStatus};
 use crate::aws::elbv2::Found;
 use crate::error::{ErrorClass, Result};
-use crate::policy;
 
 /// `Ok(None)`: everything is gone. `Ok(Some(why))`: wait and call again.
 pub async fn run(
@@ -90,55 +88,18 @@ pub async fn run(
         );
     }
 
-    // 5. Private API: a created one goes; an adopted one loses only what the operator added.
+    // 5. Private APIs: created ones go; adopted ones lose only what the operator added.
     let spec = &obj.spec.provider;
     let apigw = &p.clients.apigateway;
-    match &spec.private_api.id {
-        Some(id) => {
-            if let Some(api) = apigw.get_rest_api(id).await?
-                && let Some(current) = api.policy.as_deref().and_then(policy::parse_stored)
-            {
-                let vpce = provider_status
-                    .vpc_endpoint_id
-                    .clone()
-                    .or_else(|| spec.vpc_endpoint_id.clone())
-                    .unwrap_or_default();
-                // Remove the endpoint from the deny-list only if the operator put it there.
-                let added = provider_status
-                    .added_to_deny_list
-                    .unwrap_or(spec.vpc_endpoint_id.is_none());
-                let stripped =
-                    policy::strip_adopted(&current, &policy::statement_sid(uid), &vpce, added);
-                if !policy::same_meaning(&stripped, &current) {
-                    apigw
-                        .update_rest_api(
-                            id,
-                            vec![apigateway::replace("/policy", stripped.to_string())],
-                        )
-                        .await?;
-                    apigw
-                        .deploy(
-                            id,
-                            &spec.private_api.stage_name,
-                            "cross-account-api-operator: removed its statement",
-                        )
-                        .await?;
-                    journal.normal(
-                        "RestoredPolicy",
-                        format!("removed the operator's statement from {id} and redeployed it"),
-                    );
-                }
-            }
-        }
-        None => {
-            for api in apigw.owned_rest_apis(uid, "PRIVATE").await? {
-                apigw.delete_rest_api(&api.id).await?;
-                journal.normal(
-                    "DeletedPrivateApi",
-                    format!("deleted private REST API {}", api.id),
-                );
-            }
-        }
+    for api in apigw.owned_rest_apis(uid, "PRIVATE").await? {
+        apigw.delete_rest_api(&api.id).await?;
+        journal.normal(
+            "DeletedPrivateApi",
+            format!("deleted private REST API {}", api.id),
+        );
+    }
+    for route in adopted_routes(obj) {
+        routes::release(p, obj, &route, journal).await?;
     }
 
     // 6. Endpoints (created only). One made moments ago may not be listed yet: wait for it.
@@ -178,6 +139,43 @@ pub async fn run(
         }
     }
     Ok(None)
+}
+
+/// Every adopted private API the object may have changed: the spec's, with what the status
+/// recorded of them, and the recorded ones of routes since removed. Each once.
+fn adopted_routes(obj: &CrossAccountApi) -> Vec<RouteStatus> {
+    let recorded = obj
+        .status
+        .as_ref()
+        .map(|s| s.routes.clone())
+        .unwrap_or_default();
+    let mut all: Vec<RouteStatus> = obj
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let id = r.private_api.id.clone()?;
+            let known = recorded
+                .iter()
+                .find(|s| s.private_api_id.as_ref() == Some(&id))
+                .cloned();
+            Some(known.unwrap_or_else(|| RouteStatus {
+                path: r.path.to_string(),
+                private_api_invoke_url: Some(invoke_url(
+                    &id,
+                    &obj.spec.provider.region,
+                    &r.private_api.stage_name,
+                )),
+                private_api_id: Some(id),
+                ..Default::default()
+            }))
+        })
+        .collect();
+    for route in recorded {
+        if !all.iter().any(|a| a.private_api_id == route.private_api_id) {
+            all.push(route);
+        }
+    }
+    all
 }
 
 /// Whether the object's status records no AWS resource at all.

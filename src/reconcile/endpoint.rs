@@ -1,7 +1,7 @@
 //! Provider step: the endpoint's security group (when the operator owns it) and the
 //! execute-api Interface endpoint with its ENI IPs.
 
-use super::{Journal, Side, config_hash};
+use super::{Journal, Outcome, Side, config_hash};
 use crate::api::{CrossAccountApi, ProviderStatus};
 use crate::aws::ec2::{Ec2, Endpoint, EndpointChange, EndpointRequest};
 use crate::error::{Error, Result};
@@ -63,6 +63,34 @@ pub fn plan_endpoint_change(
     }
 }
 
+/// The step: done once the endpoint is available with every ENI's IP known; while it waits,
+/// its id (and any IPs) are already usable.
+pub async fn step(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    status: &mut ProviderStatus,
+    journal: &Journal,
+) -> Outcome<EndpointView> {
+    match ensure(side, obj, status, journal).await {
+        Err(e) => Outcome::Failed(e),
+        Ok(e) if e.is_ready() => {
+            let message = format!("{} available with IPs {:?}", e.id, e.ips);
+            Outcome::done(e, "Available", message)
+        }
+        Ok(e) => {
+            let message = if e.unseen_enis > 0 {
+                format!(
+                    "{} is {}; {} of its ENIs not shown by EC2 yet",
+                    e.id, e.state, e.unseen_enis
+                )
+            } else {
+                format!("{} is {}", e.id, e.state)
+            };
+            Outcome::waiting(Some(e), "WaitingForEndpoint", message)
+        }
+    }
+}
+
 /// Ensures the security group (when owned), then the endpoint; records ids and IPs in `status`.
 pub async fn ensure(
     side: &Side<'_>,
@@ -84,7 +112,7 @@ pub async fn ensure(
                 .find_endpoint(id)
                 .await?
                 .ok_or_else(|| Error::InvalidSpec {
-                    field: "spec.provider.vpcEndpointId",
+                    field: "spec.provider.vpcEndpointId".into(),
                     message: format!("VPC endpoint {id} does not exist in the provider account"),
                 })?;
             if status.vpc_endpoint_id.as_deref() != Some(id) {

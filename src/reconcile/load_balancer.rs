@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::{Journal, Side};
+use super::endpoint::EndpointView;
+use super::{Journal, Outcome, Side};
 use crate::api::{ConsumerStatus, CrossAccountApi, TargetStatus};
 use crate::aws::ec2::Subnet;
 use crate::aws::elbv2::{Found, Target};
@@ -184,6 +185,74 @@ pub async fn ensure(
     })
 }
 
+/// The targets step (`LoadBalancerReady`): needs the NLB's group, the endpoint's IPs and the
+/// consumer VPC's subnets; done once the NLB is active with a healthy target.
+pub async fn targets_step(
+    side: &Side<'_>,
+    lb: Result<LoadBalancerView>,
+    endpoint: &Outcome<EndpointView>,
+    consumer_subnets: Result<Vec<Subnet>>,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Outcome<()> {
+    let (view, subnets) = match (lb, consumer_subnets) {
+        (Err(e), _) | (_, Err(e)) => return Outcome::Failed(e),
+        (Ok(view), Ok(subnets)) => (view, subnets),
+    };
+    let Some(ep) = endpoint.value() else {
+        return Outcome::waiting(
+            None,
+            "WaitingForEndpoint",
+            "targets need the endpoint's IPs",
+        );
+    };
+    if ep.ips.is_empty() {
+        return Outcome::waiting(
+            None,
+            "WaitingForEndpoint",
+            format!("{} has no IPs yet", ep.id),
+        );
+    }
+    let synced = sync_targets(
+        side,
+        &view.target_group_arn,
+        &ep.ips,
+        ep.is_ready(),
+        &subnets,
+        status,
+        journal,
+    )
+    .await;
+    if let Err(e) = synced {
+        return Outcome::Failed(e);
+    }
+    if !view.is_active() {
+        return Outcome::waiting(
+            None,
+            "WaitingForLoadBalancer",
+            format!("NLB is {}", view.state),
+        );
+    }
+    match targets_health(&status.targets) {
+        TargetsHealth::Serving => {
+            Outcome::done((), "Active", format!("NLB active; targets {:?}", ep.ips))
+        }
+        TargetsHealth::Checking => Outcome::waiting(
+            None,
+            "WaitingForTargets",
+            "the NLB's health checks of the endpoint's IPs have not passed yet",
+        ),
+        TargetsHealth::Unhealthy(reasons) => Outcome::waiting(
+            None,
+            "TargetsUnhealthy",
+            format!(
+                "no healthy target: {}; check the route between the consumer and provider VPCs and that the endpoint's security groups allow TCP 443 from the NLB's subnets",
+                reasons.join(", ")
+            ),
+        ),
+    }
+}
+
 /// Makes the group hold exactly the endpoint IPs; records them with their health in `status`.
 /// Stale targets go only when `settled`: while the endpoint's ENIs are changing (a subnet
 /// swapped, a new ENI not shown yet), the new IPs are registered first and nothing is removed.
@@ -200,7 +269,7 @@ pub async fn sync_targets(
     let wanted = wanted_targets(endpoint_ips, consumer_subnets);
     if let Some(ip) = untargetable(&wanted) {
         return Err(Error::InvalidSpec {
-            field: "spec.provider.vpcId",
+            field: "spec.provider.vpcId".into(),
             message: format!(
                 "endpoint IP {ip} lies outside the consumer VPC and outside RFC 1918 and 100.64.0.0/10: an NLB can target only those there"
             ),

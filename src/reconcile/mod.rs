@@ -5,10 +5,14 @@
 pub mod cleanup;
 pub mod endpoint;
 pub mod load_balancer;
+mod outcome;
 pub mod private_api;
 pub mod probe;
 pub mod regional_api;
+pub mod routes;
 pub mod vpc_link;
+
+pub use outcome::Outcome;
 
 use std::sync::Mutex;
 
@@ -139,8 +143,8 @@ pub struct Applied {
     pub steps: Vec<StepCondition>,
     /// The first error, if any step failed (for backoff and the Warning Event).
     pub error: Option<Error>,
-    /// The probe made in this reconcile, if one was due (for the metrics).
-    pub probe_ran: Option<ProbeStatus>,
+    /// The probes made in this reconcile (for the metrics).
+    pub probes_ran: Vec<ProbeStatus>,
 }
 
 impl Applied {
@@ -188,7 +192,7 @@ pub fn without_credentials(obj: &CrossAccountApi, side: SideName, e: Error) -> A
         routes: status.routes,
         steps,
         error: Some(e),
-        probe_ran: None,
+        probes_ran: Vec::new(),
     }
 }
 
@@ -200,7 +204,10 @@ fn failed(type_: &'static str, e: &Error) -> StepCondition {
 }
 
 /// Runs every step once for `obj`; a probe is due at least every `probe_fallback` unless the
-/// object sets its own interval.
+/// object sets its own interval. The steps follow what truly depends on what: the provider
+/// chain (endpoint → each route's private API) and the consumer chain (NLB → VPC link, the
+/// edge API) run side by side; the targets need the endpoint's IPs; the edge's routes need the
+/// VPC link and the private APIs; retiring and probing need the deployed edge.
 pub async fn apply(
     sides: &Sides<'_>,
     obj: &CrossAccountApi,
@@ -208,21 +215,30 @@ pub async fn apply(
     probe_fallback: std::time::Duration,
 ) -> Applied {
     let status = obj.status.clone().unwrap_or_default();
-    let mut provider = status.provider.unwrap_or_default();
-    let mut consumer = status.consumer.unwrap_or_default();
-    let mut errors: Vec<Error> = Vec::new();
+    let mut provider = status.provider.clone().unwrap_or_default();
+    let mut consumer = status.consumer.clone().unwrap_or_default();
+    let routes = obj.routes();
+    let mut route_statuses = routes::starting_statuses(&routes, &status.routes);
+    let owned = private_api::OwnedApis::default();
 
-    // Phase 1: the two chains side by side.
     let provider_chain = async {
-        let endpoint = endpoint::ensure(&sides.provider, obj, &mut provider, journal).await;
-        let api = match &endpoint {
-            // The endpoint id exists from creation on; the policy can name it while pending.
-            Ok(e) => {
-                Some(private_api::ensure(&sides.provider, obj, &e.id, &mut provider, journal).await)
-            }
-            Err(_) => None,
-        };
-        (endpoint, api, provider)
+        let endpoint = endpoint::step(&sides.provider, obj, &mut provider, journal).await;
+        let vpce = endpoint.value().map(|e| e.id.clone());
+        let privates = futures::future::join_all(routes.iter().zip(route_statuses.iter_mut()).map(
+            |(route, route_status)| {
+                private_api::step(
+                    &sides.provider,
+                    obj,
+                    route,
+                    vpce.as_deref(),
+                    &owned,
+                    route_status,
+                    journal,
+                )
+            },
+        ))
+        .await;
+        (endpoint, privates)
     };
     let consumer_chain = async {
         let subnets = sides
@@ -232,299 +248,180 @@ pub async fn apply(
             .vpc_subnets(&obj.spec.consumer.vpc_id)
             .await;
         let lb = load_balancer::ensure(&sides.consumer, obj, &mut consumer, journal).await;
-        let link = match &lb {
-            Ok(lb) => {
-                let active = lb.is_active();
-                Some(
-                    vpc_link::ensure(
-                        &sides.consumer,
-                        obj,
-                        &lb.load_balancer_arn,
-                        active,
-                        &mut consumer,
-                        journal,
-                    )
-                    .await,
-                )
-            }
-            Err(_) => None,
-        };
-        let api = regional_api::ensure_api(&sides.consumer, obj, &mut consumer, journal).await;
-        (subnets, lb, link, api, consumer)
+        let link = vpc_link::step(
+            &sides.consumer,
+            obj,
+            lb.as_ref().ok(),
+            &mut consumer,
+            journal,
+        )
+        .await;
+        let edge = regional_api::ensure_api(&sides.consumer, obj, &mut consumer, journal).await;
+        (subnets, lb, link, edge)
     };
-    let ((endpoint, private, provider_out), (subnets, lb, link, regional, consumer_out)) =
+    let ((endpoint, privates), (subnets, lb, link, edge)) =
         tokio::join!(provider_chain, consumer_chain);
-    let (mut provider, mut consumer) = (provider_out, consumer_out);
 
-    // Endpoint condition.
-    let endpoint_cond = match &endpoint {
-        Ok(e) if e.is_ready() => StepCondition::ready(
-            "EndpointReady",
-            "Available",
-            format!("{} available with IPs {:?}", e.id, e.ips),
-        ),
-        Ok(e) if e.unseen_enis > 0 => StepCondition::not_ready(
-            "EndpointReady",
-            "WaitingForEndpoint",
-            format!(
-                "{} is {}; {} of its ENIs not shown by EC2 yet",
-                e.id, e.state, e.unseen_enis
-            ),
-        ),
-        Ok(e) => StepCondition::not_ready(
-            "EndpointReady",
-            "WaitingForEndpoint",
-            format!("{} is {}", e.id, e.state),
-        ),
-        Err(e) => failed("EndpointReady", e),
-    };
-    let private_cond = match &private {
-        Some(Ok(api)) => StepCondition::ready(
-            "PrivateApiReady",
-            "Deployed",
-            match &api.posture {
-                Some(posture) => format!(
-                    "{} deployed with a policy pinning the endpoint; {posture}",
-                    api.id
-                ),
-                None => format!("{} deployed with a policy pinning the endpoint", api.id),
-            },
-        ),
-        Some(Err(e)) => failed("PrivateApiReady", e),
-        None => StepCondition::not_ready(
-            "PrivateApiReady",
-            "WaitingForEndpoint",
-            "needs the VPC endpoint's id",
-        ),
-    };
+    let targets = load_balancer::targets_step(
+        &sides.consumer,
+        lb,
+        &endpoint,
+        subnets,
+        &mut consumer,
+        journal,
+    )
+    .await;
+    let (backends, kept) = routes::backends(obj, &routes, &privates);
+    let served = regional_api::edge_step(
+        &sides.consumer,
+        obj,
+        edge,
+        link.value(),
+        &backends,
+        &kept,
+        &mut consumer,
+        journal,
+    )
+    .await;
 
-    // Phase 2a: targets, once both the endpoint IPs and the target group exist.
-    let lb_cond = match (&lb, &endpoint, &subnets) {
-        (Err(e), _, _) | (_, _, Err(e)) => failed("LoadBalancerReady", e),
-        (Ok(_), Err(_), _) => StepCondition::not_ready(
-            "LoadBalancerReady",
-            "WaitingForEndpoint",
-            "targets need the endpoint's IPs",
-        ),
-        (Ok(view), Ok(ep), Ok(subnets)) => {
-            if ep.ips.is_empty() {
-                StepCondition::not_ready(
-                    "LoadBalancerReady",
-                    "WaitingForEndpoint",
-                    format!("{} has no IPs yet", ep.id),
-                )
-            } else {
-                match load_balancer::sync_targets(
-                    &sides.consumer,
-                    &view.target_group_arn,
-                    &ep.ips,
-                    ep.is_ready(),
-                    subnets,
-                    &mut consumer,
-                    journal,
-                )
-                .await
-                {
-                    Err(e) => failed("LoadBalancerReady", &e),
-                    Ok(()) if !view.is_active() => StepCondition::not_ready(
-                        "LoadBalancerReady",
-                        "WaitingForLoadBalancer",
-                        format!("NLB is {}", view.state),
-                    ),
-                    Ok(()) => match load_balancer::targets_health(&consumer.targets) {
-                        load_balancer::TargetsHealth::Serving => StepCondition::ready(
-                            "LoadBalancerReady",
-                            "Active",
-                            format!("NLB active; targets {:?}", ep.ips),
-                        ),
-                        load_balancer::TargetsHealth::Checking => StepCondition::not_ready(
-                            "LoadBalancerReady",
-                            "WaitingForTargets",
-                            "the NLB's health checks of the endpoint's IPs have not passed yet",
-                        ),
-                        load_balancer::TargetsHealth::Unhealthy(reasons) => {
-                            StepCondition::not_ready(
-                                "LoadBalancerReady",
-                                "TargetsUnhealthy",
-                                format!(
-                                    "no healthy target: {}; check the route between the consumer and provider VPCs and that the endpoint's security groups allow TCP 443 from the NLB's subnets",
-                                    reasons.join(", ")
-                                ),
-                            )
-                        }
-                    },
-                }
-            }
+    // Routes gone from the spec are retired once the edge is deployed without them.
+    let mut retiring = routes::retiring(&status.routes, &route_statuses);
+    let mut retire_error = None;
+    if served.is_done() {
+        (retiring, retire_error) =
+            routes::retire(&sides.provider, obj, retiring, &route_statuses, journal).await;
+    }
+
+    // Each served route: its URL, its readiness, its probe.
+    let edge_url = consumer.invoke_url.clone().unwrap_or_default();
+    let proxies = served.done_value().map(|s| &s.proxy_resources);
+    let deployed = served.done_value().is_some_and(|s| s.deployed);
+    let mut probes_ran = Vec::new();
+    let mut probed = Vec::new();
+    let mut waiting_probe = false;
+    for ((route, route_status), private) in
+        routes.iter().zip(route_statuses.iter_mut()).zip(&privates)
+    {
+        let proxy = proxies.and_then(|p| p.get(route.path));
+        route_status.ready = private.is_done() && proxy.is_some();
+        route_status.invoke_url = proxy.map(|_| routes::route_invoke_url(&edge_url, route.path));
+        let (reason, message) = if !private.is_done() {
+            private.note()
+        } else if proxy.is_none() {
+            served.note()
+        } else {
+            (String::new(), String::new())
+        };
+        route_status.reason = (!route_status.ready).then_some(reason);
+        route_status.message = (!route_status.ready).then_some(message);
+        let Some(probe_path) = probe::probe_path(obj, route) else {
+            route_status.probe = None;
+            continue;
+        };
+        let (Some(proxy), Some(edge_id)) = (proxy, consumer.regional_api_id.as_deref()) else {
+            waiting_probe = true;
+            continue;
+        };
+        let path = probe::request_path(route.path, &probe_path);
+        let last = route_status.probe.clone();
+        let interval = probe::interval(obj, probe_fallback);
+        if probe::due(
+            last.as_ref(),
+            &path,
+            deployed,
+            interval,
+            jiff::Timestamp::now(),
+        ) {
+            let result =
+                probe::run(&sides.consumer.clients.apigateway, edge_id, proxy, &path).await;
+            note_probe_change(last.as_ref(), &result, journal);
+            probes_ran.push(result.clone());
+            route_status.probe = Some(result);
         }
-    };
-    let link_cond = match &link {
-        Some(Ok(Some(l))) if l.status == "AVAILABLE" => {
-            StepCondition::ready("VpcLinkReady", "Available", format!("{} AVAILABLE", l.id))
-        }
-        Some(Ok(Some(l))) if l.status == "DELETING" => StepCondition::not_ready(
-            "VpcLinkReady",
-            "WaitingForVpcLink",
-            format!("{} is DELETING; a new link is made once it is gone", l.id),
-        ),
-        Some(Ok(Some(l))) => StepCondition::not_ready(
-            "VpcLinkReady",
-            "WaitingForVpcLink",
-            format!("{} is {}", l.id, l.status),
-        ),
-        Some(Ok(None)) => StepCondition::not_ready(
-            "VpcLinkReady",
-            "WaitingForLoadBalancer",
-            "a VPC link needs an active NLB",
-        ),
-        Some(Err(e)) => failed("VpcLinkReady", e),
-        None => StepCondition::not_ready("VpcLinkReady", "WaitingForLoadBalancer", "needs the NLB"),
+        probed.extend(route_status.probe.clone());
+    }
+    let probe_cond = if !probed.is_empty() {
+        Some(probe::summary(&probed.iter().collect::<Vec<_>>()))
+    } else if waiting_probe {
+        Some(StepCondition::not_ready(
+            "Probed",
+            "WaitingForDeployment",
+            "the edge is probed once it serves the route",
+        ))
+    } else {
+        None
     };
 
-    // Phase 2b: routes, once the VPC link id and the private API id exist.
-    let mut edge_served: Option<(String, regional_api::Served)> = None;
-    let regional_cond = match (&regional, &link, &private) {
-        (Err(e), _, _) => failed("RegionalApiReady", e),
-        // A link DELETING (by hand) is replaced once gone; nothing is pointed at it meanwhile.
-        (Ok(edge), Some(Ok(Some(l))), Some(Ok(private))) if l.status != "DELETING" => {
-            let backend = regional_api::Backend {
-                prefix: "/".into(),
-                private_api_id: private.id.clone(),
-                region: obj.spec.provider.region.clone(),
-                stage: obj.spec.provider.private_api.stage_name.clone(),
-            };
-            match regional_api::ensure_routes(
-                &sides.consumer,
-                obj,
-                edge,
-                l,
-                &[backend],
-                &mut consumer,
-                journal,
-            )
-            .await
-            {
-                Ok(regional_api::Routes::Deployed(served)) => {
-                    edge_served = Some((edge.id.clone(), served));
-                    StepCondition::ready(
-                        "RegionalApiReady",
-                        "Deployed",
-                        format!("{} deployed", edge.id),
-                    )
-                }
-                Ok(regional_api::Routes::WaitingForVpcLink) => StepCondition::not_ready(
-                    "RegionalApiReady",
-                    "WaitingForVpcLink",
-                    format!(
-                        "integrations of {} set; deployed once VPC link {} is AVAILABLE (now {})",
-                        edge.id, l.id, l.status
-                    ),
-                ),
-                Err(e) => {
-                    let cond = failed("RegionalApiReady", &e);
-                    errors.push(e);
-                    cond
-                }
-            }
-        }
-        (Ok(_), _, _) => StepCondition::not_ready(
-            "RegionalApiReady",
-            "WaitingForDependencies",
-            "integrations need the VPC link and the private API",
-        ),
+    let parts = |f: &dyn Fn(usize) -> StepCondition| -> Vec<(&str, StepCondition)> {
+        routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.path, f(i)))
+            .collect()
     };
-
-    // Phase 3: the end-to-end probe, once the edge serves the route.
-    let last_probe = status.routes.first().and_then(|r| r.probe.clone());
-    let mut probe_ran = None;
-    let (probe_status, probe_cond) = match probe::probe_path(obj) {
-        None => (None, None),
-        Some(probe_path) => {
-            let path = probe::request_path("/", &probe_path);
-            match &edge_served {
-                Some((edge_id, served))
-                    if probe::due(
-                        last_probe.as_ref(),
-                        &path,
-                        served.deployed,
-                        probe::interval(obj, probe_fallback),
-                        jiff::Timestamp::now(),
-                    ) =>
-                {
-                    let result = probe::run(
-                        &sides.consumer.clients.apigateway,
-                        edge_id,
-                        &served.proxy_resource_id,
-                        &path,
-                    )
-                    .await;
-                    note_probe_change(last_probe.as_ref(), &result, journal);
-                    probe_ran = Some(result.clone());
-                    let cond = probe::condition(&result);
-                    (Some(result), Some(cond))
-                }
-                Some(_) => {
-                    let cond = last_probe.as_ref().map(probe::condition);
-                    (last_probe.clone(), cond)
-                }
-                None => (
-                    last_probe.clone(),
-                    Some(StepCondition::not_ready(
-                        "Probed",
-                        "WaitingForDeployment",
-                        "the edge is probed once it serves the route",
-                    )),
-                ),
-            }
-        }
-    };
-
-    errors.extend(
-        [
-            endpoint.err(),
-            private.and_then(|p| p.err()),
-            lb.err(),
-            link.and_then(|l| l.err()),
-            regional.err(),
-            subnets.err(),
-        ]
-        .into_iter()
-        .flatten(),
+    let private_cond = routes::summary(
+        "PrivateApiReady",
+        &parts(&|i| privates[i].condition("PrivateApiReady")),
     );
+    let regional_cond = if served.is_done() {
+        routes::summary(
+            "RegionalApiReady",
+            &parts(&|i| {
+                if route_statuses[i].ready {
+                    served.condition("RegionalApiReady")
+                } else {
+                    StepCondition::not_ready(
+                        "RegionalApiReady",
+                        "WaitingForPrivateApi",
+                        "served once its private API is ready",
+                    )
+                }
+            }),
+        )
+    } else {
+        served.condition("RegionalApiReady")
+    };
+    let steps = [
+        endpoint.condition("EndpointReady"),
+        private_cond,
+        targets.condition("LoadBalancerReady"),
+        link.condition("VpcLinkReady"),
+        regional_cond,
+    ]
+    .into_iter()
+    .chain(probe_cond)
+    .collect();
+
+    // The short form's private API is also named in the provider's status.
+    let short = obj.spec.provider.private_api.is_some();
+    provider.private_api_id = route_statuses
+        .first()
+        .filter(|_| short)
+        .and_then(|r| r.private_api_id.clone());
+    provider.private_api_invoke_url = route_statuses
+        .first()
+        .filter(|_| short)
+        .and_then(|r| r.private_api_invoke_url.clone());
     provider.endpoint_ips.sort();
     consumer.targets.sort_by(|a, b| a.ip.cmp(&b.ip));
-    let mut steps = vec![
-        endpoint_cond,
-        private_cond,
-        lb_cond,
-        link_cond,
-        regional_cond,
-    ];
-    let route_ready = steps[1].ready && steps[4].ready;
-    let route = RouteStatus {
-        path: "/".into(),
-        private_api_id: provider.private_api_id.clone(),
-        private_api_invoke_url: provider.private_api_invoke_url.clone(),
-        invoke_url: consumer.invoke_url.clone(),
-        deployment: provider.deployment.clone(),
-        ready: route_ready,
-        reason: (!route_ready).then(|| {
-            steps
-                .iter()
-                .find(|s| !s.ready)
-                .map(|s| s.reason.clone())
-                .unwrap_or_default()
-        }),
-        message: None,
-        probe: probe_status,
-    };
-    steps.extend(probe_cond);
+    route_statuses.extend(retiring);
+
+    let error = endpoint
+        .into_error()
+        .into_iter()
+        .chain(privates.into_iter().filter_map(Outcome::into_error))
+        .chain(targets.into_error())
+        .chain(link.into_error())
+        .chain(served.into_error())
+        .chain(retire_error)
+        .next();
     Applied {
         provider,
         consumer,
-        routes: vec![route],
+        routes: route_statuses,
         steps,
-        error: errors.into_iter().next(),
-        probe_ran,
+        error,
+        probes_ran,
     }
 }
 

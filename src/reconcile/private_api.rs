@@ -3,14 +3,44 @@
 //! whenever the effective configuration changed.
 
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
-use super::{Journal, Side, config_hash, invoke_url};
-use crate::api::{CrossAccountApi, DeploymentStatus, ProviderStatus};
+use super::{Journal, Outcome, Side, config_hash, invoke_url};
+use crate::api::{CrossAccountApi, DeploymentStatus, ROUTE_TAG, Route, RouteStatus};
 use crate::aws::apigateway::{self, RestApi};
 use crate::error::{Error, Result};
 use crate::policy;
 
 const HEALTH_BODY: &str = r#"{"status":"ok"}"#;
+
+/// The route a created private API serves, from its route tag (an API made before routes
+/// existed has none and serves `/`).
+pub fn route_of(api: &RestApi) -> &str {
+    api.tags.get(ROUTE_TAG).map(String::as_str).unwrap_or("/")
+}
+
+/// The object's created private APIs, listed at most once per reconcile and only when a route
+/// needs a look-up by tag (its recorded id is gone, or it has none yet).
+#[derive(Default)]
+pub struct OwnedApis(OnceCell<Vec<RestApi>>);
+
+impl OwnedApis {
+    async fn of_route(&self, side: &Side<'_>, path: &str) -> Result<Vec<RestApi>> {
+        let all = self
+            .0
+            .get_or_try_init(|| {
+                side.clients
+                    .apigateway
+                    .owned_rest_apis(&side.owner.uid, "PRIVATE")
+            })
+            .await?;
+        Ok(all
+            .iter()
+            .filter(|a| route_of(a) == path)
+            .cloned()
+            .collect())
+    }
+}
 
 /// The policy the API should have, given what it has now.
 pub fn wanted_policy(adopted: bool, current: Option<&Value>, sid: &str, vpce: &str) -> Value {
@@ -31,10 +61,10 @@ pub struct PrivateApiView {
 }
 
 /// Refuses an adopted API the chain cannot reach, and says what its TLS settings mean.
-pub fn adopted_posture(api: &RestApi) -> Result<Option<String>> {
+pub fn adopted_posture(api: &RestApi, field: &str) -> Result<Option<String>> {
     if api.execute_api_disabled {
         return Err(Error::InvalidSpec {
-            field: "spec.provider.privateApi.id",
+            field: format!("{field}.id"),
             message: format!(
                 "REST API {} has disableExecuteApiEndpoint: true; the edge's integration calls it by its execute-api name, so enable that endpoint",
                 api.id
@@ -60,18 +90,50 @@ pub fn adopted_posture(api: &RestApi) -> Result<Option<String>> {
     Ok((!notes.is_empty()).then(|| notes.join("; ")))
 }
 
-/// Ensures the API, its policy and its deployment.
+/// The step for one route (its part of `PrivateApiReady`): needs the endpoint's id (known
+/// while it is still pending; the policy can name it).
+pub async fn step(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    route: &Route<'_>,
+    vpce: Option<&str>,
+    owned: &OwnedApis,
+    status: &mut RouteStatus,
+    journal: &Journal,
+) -> Outcome<PrivateApiView> {
+    let Some(vpce) = vpce else {
+        return Outcome::waiting(None, "WaitingForEndpoint", "needs the VPC endpoint's id");
+    };
+    match ensure(side, obj, route, vpce, owned, status, journal).await {
+        Err(e) => Outcome::Failed(e),
+        Ok(api) => {
+            let message = match &api.posture {
+                Some(posture) => format!(
+                    "{} deployed with a policy pinning the endpoint; {posture}",
+                    api.id
+                ),
+                None => format!("{} deployed with a policy pinning the endpoint", api.id),
+            };
+            Outcome::done(api, "Deployed", message)
+        }
+    }
+}
+
+/// Ensures the route's API, its policy and its deployment.
 pub async fn ensure(
     side: &Side<'_>,
     obj: &CrossAccountApi,
+    route: &Route<'_>,
     vpce: &str,
-    status: &mut ProviderStatus,
+    owned: &OwnedApis,
+    status: &mut RouteStatus,
     journal: &Journal,
 ) -> Result<PrivateApiView> {
-    let spec = &obj.spec.provider.private_api;
+    let spec = route.private_api;
     let apigw = &side.clients.apigateway;
     let adopted = spec.id.is_some();
     let sid = policy::statement_sid(&side.owner.uid);
+    let id_field = || format!("{}.id", route.field);
 
     // I/O: find or create the API.
     let mut posture = None;
@@ -81,25 +143,25 @@ pub async fn ensure(
                 .get_rest_api(id)
                 .await?
                 .ok_or_else(|| Error::InvalidSpec {
-                    field: "spec.provider.privateApi.id",
+                    field: id_field(),
                     message: format!("REST API {id} does not exist in the provider account"),
                 })?;
             if !api.endpoint_types.iter().any(|t| t == "PRIVATE") {
                 return Err(Error::InvalidSpec {
-                    field: "spec.provider.privateApi.id",
+                    field: id_field(),
                     message: format!("REST API {id} is {:?}, not PRIVATE", api.endpoint_types),
                 });
             }
-            posture = adopted_posture(&api)?;
+            posture = adopted_posture(&api, &route.field)?;
             if status.private_api_id.as_deref() != Some(id) {
                 journal.normal(
                     "AdoptedPrivateApi",
-                    format!("adopted private REST API {id}"),
+                    format!("adopted private REST API {id} for route {}", route.path),
                 );
             }
             api
         }
-        None => find_or_create(side, obj, vpce, status, journal).await?,
+        None => find_or_create(side, obj, route, vpce, owned, status, journal).await?,
     };
     status.private_api_id = Some(api.id.clone());
 
@@ -127,7 +189,7 @@ pub async fn ensure(
     let size = wanted.to_string().chars().count();
     if size > crate::limits::RESOURCE_POLICY_MAX {
         return Err(Error::InvalidSpec {
-            field: "spec.provider.privateApi.id",
+            field: id_field(),
             message: format!(
                 "the resource policy of {} with the operator's statement would be {size} characters; API Gateway allows {}",
                 api.id,
@@ -182,7 +244,9 @@ pub async fn ensure(
             config_hash: hash,
         });
     }
-    remove_old_stage(side, obj, &api.id, status).await?;
+    if !adopted {
+        remove_old_stage(side, &api.id, &spec.stage_name, status).await?;
+    }
     status.private_api_invoke_url = Some(invoke_url(
         &api.id,
         &obj.spec.provider.region,
@@ -194,35 +258,78 @@ pub async fn ensure(
     })
 }
 
+/// The route's created API: the recorded one if it still carries the uid, else the one tagged
+/// with the uid and the route (a crash between create and status), else a new one. Copies left
+/// by a create repeated after its lost answer go.
 async fn find_or_create(
     side: &Side<'_>,
     obj: &CrossAccountApi,
+    route: &Route<'_>,
     vpce: &str,
-    status: &ProviderStatus,
+    owned: &OwnedApis,
+    status: &RouteStatus,
     journal: &Journal,
 ) -> Result<RestApi> {
     let apigw = &side.clients.apigateway;
-    if let Some(api) =
-        super::owned_rest_api(side, status.private_api_id.as_deref(), "PRIVATE", journal).await?
+    let ours = |a: &RestApi| {
+        a.tags.get(crate::api::UID_TAG) == Some(&side.owner.uid)
+            && a.endpoint_types.iter().any(|t| t == "PRIVATE")
+            && route_of(a) == route.path
+    };
+    if let Some(id) = &status.private_api_id
+        && let Some(api) = apigw.get_rest_api(id).await?
+        && ours(&api)
     {
         return Ok(api);
+    }
+    let mut found = owned.of_route(side, route.path).await?;
+    if !found.is_empty() {
+        let keep = found.remove(0);
+        delete_copies(side, &keep.id, found, journal).await?;
+        return Ok(keep);
     }
     let policy = policy::created_policy(vpce).to_string();
     let api = apigw
         .create_rest_api(
-            &obj.private_api_name(),
+            &obj.private_api_name(route),
             "PRIVATE",
             &[vpce.to_string()],
             Some(policy),
             side.owner,
+            &[(ROUTE_TAG, route.path.to_string())],
         )
         .await?;
-    super::delete_extra_rest_apis(side, &api.id, "PRIVATE", journal).await?;
+    let copies = apigw
+        .owned_rest_apis(&side.owner.uid, "PRIVATE")
+        .await?
+        .into_iter()
+        .filter(|a| route_of(a) == route.path)
+        .collect();
+    delete_copies(side, &api.id, copies, journal).await?;
     journal.normal(
         "CreatedPrivateApi",
-        format!("created private REST API {} ({})", api.id, api.name),
+        format!(
+            "created private REST API {} ({}) for route {}",
+            api.id, api.name, route.path
+        ),
     );
     Ok(api)
+}
+
+async fn delete_copies(
+    side: &Side<'_>,
+    keep: &str,
+    copies: Vec<RestApi>,
+    journal: &Journal,
+) -> Result<()> {
+    for extra in copies.into_iter().filter(|a| a.id != keep) {
+        side.clients.apigateway.delete_rest_api(&extra.id).await?;
+        journal.warning(
+            "DeletedDuplicateRestApi",
+            format!("deleted REST API {}, a second copy of {keep}", extra.id),
+        );
+    }
+    Ok(())
 }
 
 /// A created API lists our endpoint in `endpointConfiguration.vpcEndpointIds`.
@@ -358,23 +465,20 @@ async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -
 /// After a stage rename, a created API drops the stage it had before.
 async fn remove_old_stage(
     side: &Side<'_>,
-    obj: &CrossAccountApi,
     api_id: &str,
-    status: &ProviderStatus,
+    stage: &str,
+    status: &RouteStatus,
 ) -> Result<()> {
-    let stage = &obj.spec.provider.private_api.stage_name;
     let previous = status
         .private_api_invoke_url
         .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .map(str::to_string);
-    if obj.spec.provider.private_api.id.is_none()
-        && let Some(previous) = previous
-        && previous != *stage
+        .and_then(|u| u.rsplit('/').next());
+    if let Some(previous) = previous
+        && previous != stage
     {
         side.clients
             .apigateway
-            .delete_stage(api_id, &previous)
+            .delete_stage(api_id, previous)
             .await?;
     }
     Ok(())
@@ -401,20 +505,23 @@ mod tests {
 
     #[test]
     fn adopted_api_posture() {
-        let refused = adopted_posture(&adopted(true, None, None));
+        let refused = adopted_posture(&adopted(true, None, None), "spec.provider.privateApi");
         assert!(
             matches!(&refused, Err(Error::InvalidSpec { field, message }) if *field == "spec.provider.privateApi.id" && message.contains("disableExecuteApiEndpoint")),
             "{refused:?}"
         );
         assert_eq!(
-            adopted_posture(&adopted(false, None, None)).ok(),
+            adopted_posture(&adopted(false, None, None), "spec.routes[1].privateApi").ok(),
             Some(None)
         );
-        let strict = adopted_posture(&adopted(
-            false,
-            Some("SecurityPolicy_TLS13_1_3_2025_09"),
-            Some("STRICT"),
-        ))
+        let strict = adopted_posture(
+            &adopted(
+                false,
+                Some("SecurityPolicy_TLS13_1_3_2025_09"),
+                Some("STRICT"),
+            ),
+            "spec.provider.privateApi",
+        )
         .ok()
         .flatten()
         .unwrap_or_default();

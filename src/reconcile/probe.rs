@@ -6,24 +6,57 @@
 
 use std::time::Duration;
 
-use crate::api::{CrossAccountApi, ProbeStatus};
+use crate::api::{CrossAccountApi, ProbeStatus, Route};
 use crate::aws::apigateway::{ApiGateway, TestInvocation};
 use crate::conditions::StepCondition;
 
-/// The path probed on the private API, when the object is probed at all: `probePath`, else
-/// `/health` on a created API (the operator makes that route), none on an adopted one.
-pub fn probe_path(obj: &CrossAccountApi) -> Option<String> {
+/// The path probed after the route's path, when the route is probed at all: `probePath`, else
+/// `/health` on a created API that receives it there (the operator makes that route; without
+/// `stripPrefix` the API would receive `/<path>/health`), none on an adopted one.
+pub fn probe_path(obj: &CrossAccountApi, route: &Route<'_>) -> Option<String> {
     let enabled = obj
         .spec
         .probe
         .as_ref()
         .and_then(|p| p.enabled)
         .unwrap_or(true);
-    let api = &obj.spec.provider.private_api;
-    let default = api.id.is_none().then(|| "/health".to_string());
+    let api = route.private_api;
+    let receives_health = route.strip_prefix || route.path == "/";
+    let default = (api.id.is_none() && receives_health).then(|| "/health".to_string());
     enabled
         .then(|| api.probe_path.clone().or(default))
         .flatten()
+}
+
+/// Whether any route of the object is probed.
+pub fn is_probed(obj: &CrossAccountApi) -> bool {
+    obj.routes().iter().any(|r| probe_path(obj, r).is_some())
+}
+
+/// `Probed` over every probed route: the first that did not answer 2xx, else all answered.
+pub fn summary(probes: &[&ProbeStatus]) -> StepCondition {
+    if let Some(failed) = probes.iter().map(|p| condition(p)).find(|c| !c.ready) {
+        return failed;
+    }
+    match probes {
+        [one] => condition(one),
+        _ => StepCondition::ready(
+            "Probed",
+            "Answered",
+            probes
+                .iter()
+                .map(|p| {
+                    format!(
+                        "GET {} answered {} in {} ms",
+                        p.path,
+                        p.status.unwrap_or_default(),
+                        p.latency_ms.unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
 }
 
 /// How often a Ready object is probed: `probe.interval`, else `fallback` (the resync interval).
@@ -173,15 +206,58 @@ spec:
   consumer: {region: us-east-1, vpcId: vpc-4567abcd, subnetIds: [subnet-4567abcd], regionalApi: {stageName: prod}}
 "#;
 
+    fn first_probe_path(o: &CrossAccountApi) -> Option<String> {
+        probe_path(o, &o.routes()[0])
+    }
+
     #[test]
     fn created_apis_are_probed_on_health_adopted_ones_only_when_asked() {
-        assert_eq!(probe_path(&obj(CREATED)).as_deref(), Some("/health"));
+        assert_eq!(first_probe_path(&obj(CREATED)).as_deref(), Some("/health"));
         let adopted = CREATED.replace("privateApi: {", "privateApi: {id: a1b2c3d4e5, ");
-        assert_eq!(probe_path(&obj(&adopted)), None);
+        assert_eq!(first_probe_path(&obj(&adopted)), None);
+        assert!(!is_probed(&obj(&adopted)));
         let asked = adopted.replace("stageName: prod}}", "stageName: prod, probePath: /ping}}");
-        assert_eq!(probe_path(&obj(&asked)).as_deref(), Some("/ping"));
+        assert_eq!(first_probe_path(&obj(&asked)).as_deref(), Some("/ping"));
         let off = format!("{CREATED}  probe: {{enabled: false}}\n");
-        assert_eq!(probe_path(&obj(&off)), None);
+        assert_eq!(first_probe_path(&obj(&off)), None);
+    }
+
+    #[test]
+    fn a_created_route_keeping_its_prefix_has_no_default_probe() {
+        let o = obj(CREATED);
+        let api = o.spec.provider.private_api.clone().expect("short form");
+        let route = |strip_prefix| Route {
+            path: "/orders",
+            private_api: &api,
+            strip_prefix,
+            field: "spec.routes[0].privateApi".into(),
+        };
+        assert_eq!(probe_path(&o, &route(true)).as_deref(), Some("/health"));
+        assert_eq!(probe_path(&o, &route(false)), None);
+    }
+
+    #[test]
+    fn probed_summarises_every_route() {
+        let at = |path: &str, status| ProbeStatus {
+            path: path.into(),
+            status: Some(status),
+            latency_ms: Some(5),
+            checked_at: "2026-12-01T12:00:00Z".into(),
+            message: Some("Execution failed due to configuration error: x".into()),
+        };
+        let (a, b) = (at("/orders/health", 200), at("/payments/health", 500));
+        let both = summary(&[&a, &b]);
+        assert!(
+            !both.ready && both.message.contains("/payments/health"),
+            "{both:?}"
+        );
+        let b = at("/payments/health", 200);
+        let both = summary(&[&a, &b]);
+        assert!(
+            both.ready
+                && both.message.contains("/orders/health")
+                && both.message.contains("/payments/health")
+        );
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! `ANY /{proxy+}` with HTTP_PROXY integrations over the VPC link, and a deployment whenever the
 //! effective configuration changed.
 //!
-//! Routes are computed per backend ([`Backend`]), so a later `spec.routes` adds backends
-//! (a path prefix each) without changing how a route is reconciled.
+//! Every route of the object is one [`Backend`] on the one edge: its two resources, methods
+//! and integrations; the edge is deployed once per change, whatever the number of routes.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{Journal, Side, config_hash, invoke_url};
+use super::{Journal, Outcome, Side, config_hash, invoke_url};
 use crate::api::{
     AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus,
 };
@@ -22,7 +22,7 @@ pub const AUTHORIZER_NAME: &str = "xapi-authorizer";
 /// One private API served behind the edge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backend {
-    /// Path prefix on the edge: `/` today, `/orders` with routes.
+    /// The route's path on the edge: `/` or `/orders`.
     pub prefix: String,
     /// The private API id.
     pub private_api_id: String,
@@ -30,6 +30,8 @@ pub struct Backend {
     pub region: String,
     /// Its stage.
     pub stage: String,
+    /// Whether the private API receives the path without the prefix.
+    pub strip_prefix: bool,
 }
 
 /// One method on one resource, as it should be.
@@ -75,8 +77,13 @@ pub fn routes(backend: &Backend, vpc_link_id: &str, authorizer_id: Option<&str>)
     } else {
         format!("{}/", backend.prefix)
     };
+    let kept = if backend.strip_prefix {
+        "/"
+    } else {
+        prefix.as_str()
+    };
     let base = format!(
-        "https://{}/{}/",
+        "https://{}/{}{kept}",
         crate::partition::execute_api_host(&backend.private_api_id, &backend.region),
         backend.stage
     );
@@ -115,11 +122,16 @@ pub fn routes(backend: &Backend, vpc_link_id: &str, authorizer_id: Option<&str>)
             request_parameters: params,
         }
     };
+    let root_uri = if backend.strip_prefix || prefix == "/" {
+        base.clone()
+    } else {
+        base.trim_end_matches('/').to_string()
+    };
     vec![
         Route {
             path: root_path(&prefix),
             method: method(false),
-            integration: integration(base.clone(), false),
+            integration: integration(root_uri, false),
         },
         Route {
             path: format!("{prefix}{{proxy+}}"),
@@ -216,7 +228,14 @@ pub async fn ensure_api(
         Some(a) => a,
         None => {
             let a = apigw
-                .create_rest_api(&obj.regional_api_name(), "REGIONAL", &[], None, side.owner)
+                .create_rest_api(
+                    &obj.regional_api_name(),
+                    "REGIONAL",
+                    &[],
+                    None,
+                    side.owner,
+                    &[],
+                )
                 .await?;
             super::delete_extra_rest_apis(side, &a.id, "REGIONAL", journal).await?;
             journal.normal(
@@ -306,16 +325,6 @@ async fn ensure_authorizer(
     }
 }
 
-/// Whether the edge serves the routes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Routes {
-    /// Integrations in place and deployed to the stage.
-    Deployed(Served),
-    /// Integrations in place; the deployment waits for the VPC link to be AVAILABLE (AWS fails
-    /// a deployment over a link that is not).
-    WaitingForVpcLink,
-}
-
 /// Deletes the operator's authorizers other than `keep`: CreateAuthorizer takes no client
 /// token, so a retry after a lost answer makes a copy.
 async fn delete_authorizer_copies(
@@ -341,62 +350,143 @@ async fn delete_authorizer_copies(
     Ok(())
 }
 
-/// What the probe needs of a served edge.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the edge serves after this reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Served {
-    /// The `{proxy+}` resource of the (first) route, where the probe is sent.
-    pub proxy_resource_id: String,
+    /// Each served route's `{proxy+}` resource (by route path), where the probe is sent.
+    pub proxy_resources: HashMap<String, String>,
     /// Whether this reconcile deployed the edge.
     pub deployed: bool,
 }
 
-/// Ensures every route of `backends` and deploys when anything changed and the link is
-/// AVAILABLE.
-pub async fn ensure_routes(
+/// The resources of the edge (by path) that belong to the route at `prefix`.
+pub fn belongs_to(path: &str, prefix: &str) -> bool {
+    if prefix == "/" {
+        path == "/" || path == "/{proxy+}"
+    } else {
+        path == prefix || path.starts_with(&format!("{prefix}/"))
+    }
+}
+
+/// What goes from the edge: resources neither wanted (nor an ancestor of one) nor of a route
+/// kept as it is (a route whose private API is not ready leaves its resources alone), deepest
+/// first so that a parent never goes before its children; and whether the root's `ANY` goes.
+pub fn plan_prune(
+    existing: &[apigateway::Resource],
+    wanted: &[Route],
+    kept_routes: &[&str],
+) -> (Vec<apigateway::Resource>, bool) {
+    let needed = |path: &str| {
+        wanted
+            .iter()
+            .any(|w| w.path == path || w.path.starts_with(&format!("{path}/")))
+            || kept_routes.iter().any(|k| belongs_to(path, k))
+            || kept_routes
+                .iter()
+                .any(|k| *k != "/" && k.starts_with(&format!("{path}/")))
+    };
+    let mut gone: Vec<apigateway::Resource> = existing
+        .iter()
+        .filter(|r| r.path != "/" && !needed(&r.path))
+        .cloned()
+        .collect();
+    gone.sort_by_key(|r| std::cmp::Reverse(r.path.matches('/').count()));
+    let root_method_goes = existing
+        .iter()
+        .any(|r| r.path == "/" && r.methods.iter().any(|m| m == "ANY"))
+        && !wanted.iter().any(|w| w.path == "/")
+        && !kept_routes.contains(&"/");
+    (gone, root_method_goes)
+}
+
+/// The edge step (`RegionalApiReady`, together with the routes it serves): needs the edge API,
+/// the VPC link's id and the served routes' private API ids. `kept_routes` are routes not
+/// served now whose resources stay as they are.
+#[allow(clippy::too_many_arguments)]
+pub async fn edge_step(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    edge: Result<EdgeApi>,
+    link: Option<&VpcLink>,
+    backends: &[Backend],
+    kept_routes: &[&str],
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Outcome<Served> {
+    let edge = match edge {
+        Ok(edge) => edge,
+        Err(e) => return Outcome::Failed(e),
+    };
+    // A link DELETING (by hand) is replaced once gone; nothing is pointed at it meanwhile.
+    let Some(link) = link.filter(|l| l.status != "DELETING") else {
+        return Outcome::waiting(
+            None,
+            "WaitingForDependencies",
+            "integrations need the VPC link",
+        );
+    };
+    ensure_routes(
+        side,
+        obj,
+        &edge,
+        link,
+        backends,
+        kept_routes,
+        status,
+        journal,
+    )
+    .await
+    .into()
+}
+
+/// Ensures every route of `backends`, removes what no route uses, and deploys when anything
+/// changed and the link is AVAILABLE.
+#[allow(clippy::too_many_arguments)]
+async fn ensure_routes(
     side: &Side<'_>,
     obj: &CrossAccountApi,
     edge: &EdgeApi,
     link: &VpcLink,
     backends: &[Backend],
+    kept_routes: &[&str],
     status: &mut ConsumerStatus,
     journal: &Journal,
-) -> Result<Routes> {
+) -> Result<Outcome<Served>> {
     let vpc_link_id = link.id.as_str();
     let apigw = &side.clients.apigateway;
     let stage = &obj.spec.consumer.regional_api.stage_name;
     let (api_id, authorizer_id) = (edge.id.as_str(), edge.authorizer_id.as_deref());
-    let wanted: Vec<Route> = backends
+    let mut wanted: Vec<Route> = backends
         .iter()
         .flat_map(|b| routes(b, vpc_link_id, authorizer_id))
         .collect();
+    // The configuration hash does not depend on the order of the routes in the spec.
+    wanted.sort_by(|a, b| a.path.cmp(&b.path));
     let mut changed = edge.authorizer_changed;
 
-    // I/O: resources, then each method and integration.
-    let mut resources: HashMap<String, String> = apigw
-        .resources(api_id)
-        .await?
+    // I/O: resources, then what no route uses goes, then each method and integration.
+    let existing = apigw.resources(api_id).await?;
+    let (gone, root_method_goes) = plan_prune(&existing, &wanted, kept_routes);
+    for resource in &gone {
+        apigw.delete_resource(api_id, &resource.id).await?;
+        journal.normal(
+            "RemovedEdgeResource",
+            format!("removed {} from the edge", resource.path),
+        );
+        changed = true;
+    }
+    let mut resources: HashMap<String, String> = existing
         .into_iter()
+        .filter(|r| !gone.iter().any(|g| g.id == r.id))
         .map(|r| (r.path, r.id))
         .collect();
+    if root_method_goes && let Some(root) = resources.get("/") {
+        apigw.delete_method(api_id, root, "ANY").await?;
+        journal.normal("RemovedEdgeResource", "removed ANY / from the edge");
+        changed = true;
+    }
     for route in &wanted {
-        let resource_id = match resources.get(&route.path) {
-            Some(id) => id.clone(),
-            None => {
-                let (parent, part) = split_path(&route.path);
-                let parent_id =
-                    resources
-                        .get(&parent)
-                        .cloned()
-                        .ok_or_else(|| Error::Unexpected {
-                            operation: "GetResources",
-                            account: side.key.account(),
-                            detail: format!("no parent resource {parent} for {}", route.path),
-                        })?;
-                let id = apigw.create_resource(api_id, &parent_id, &part).await?;
-                resources.insert(route.path.clone(), id.clone());
-                id
-            }
-        };
+        let resource_id = ensure_resource(side, api_id, &route.path, &mut resources).await?;
         match apigw.get_method(api_id, &resource_id, "ANY").await? {
             None => {
                 apigw
@@ -445,14 +535,30 @@ pub async fn ensure_routes(
     }
 
     if link.status != "AVAILABLE" {
-        return Ok(Routes::WaitingForVpcLink);
+        return Ok(Outcome::waiting(
+            None,
+            "WaitingForVpcLink",
+            format!(
+                "integrations of {api_id} set; deployed once VPC link {} is AVAILABLE (now {})",
+                link.id, link.status
+            ),
+        ));
     }
-    let proxy_resource_id = wanted
+    if wanted.is_empty() {
+        // API Gateway refuses to deploy an API without methods.
+        return Ok(Outcome::waiting(
+            None,
+            "WaitingForPrivateApi",
+            "no route's private API is ready yet",
+        ));
+    }
+    let proxy_resources = backends
         .iter()
-        .find(|r| r.path.ends_with("{proxy+}"))
-        .and_then(|r| resources.get(&r.path))
-        .cloned()
-        .unwrap_or_default();
+        .filter_map(|b| {
+            let proxy = routes(b, vpc_link_id, authorizer_id).pop()?;
+            Some((b.prefix.clone(), resources.get(&proxy.path)?.clone()))
+        })
+        .collect();
     let mut deployed = false;
     let hash = config_hash(&(&wanted, stage));
     let deployed_id = apigw.stage_deployment(api_id, stage).await?;
@@ -486,10 +592,45 @@ pub async fn ensure_routes(
         apigw.delete_stage(api_id, &previous).await?;
     }
     status.invoke_url = Some(invoke_url(api_id, &obj.spec.consumer.region, stage));
-    Ok(Routes::Deployed(Served {
-        proxy_resource_id,
-        deployed,
-    }))
+    Ok(Outcome::done(
+        Served {
+            proxy_resources,
+            deployed,
+        },
+        "Deployed",
+        format!("{api_id} deployed"),
+    ))
+}
+
+/// The resource at `path`, made (with any missing parents) when absent.
+async fn ensure_resource(
+    side: &Side<'_>,
+    api_id: &str,
+    path: &str,
+    resources: &mut HashMap<String, String>,
+) -> Result<String> {
+    if let Some(id) = resources.get(path) {
+        return Ok(id.clone());
+    }
+    let (parent, part) = split_path(path);
+    let parent_id = match resources.get(&parent) {
+        Some(id) => id.clone(),
+        None if parent == "/" => {
+            return Err(Error::Unexpected {
+                operation: "GetResources",
+                account: side.key.account(),
+                detail: format!("API {api_id} has no root resource"),
+            });
+        }
+        None => Box::pin(ensure_resource(side, api_id, &parent, resources)).await?,
+    };
+    let id = side
+        .clients
+        .apigateway
+        .create_resource(api_id, &parent_id, &part)
+        .await?;
+    resources.insert(path.to_string(), id.clone());
+    Ok(id)
 }
 
 fn split_path(path: &str) -> (String, String) {
@@ -510,6 +651,7 @@ mod tests {
             private_api_id: "a1b2c3d4e5".into(),
             region: "us-east-1".into(),
             stage: "prod".into(),
+            strip_prefix: true,
         }
     }
 

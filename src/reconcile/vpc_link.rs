@@ -1,10 +1,54 @@
 //! Consumer step: the REST VPC link to the NLB. Its id is known at creation, while it is still
 //! PENDING, so the integrations need not wait for AVAILABLE.
 
-use super::{Journal, Side};
+use super::load_balancer::LoadBalancerView;
+use super::{Journal, Outcome, Side};
 use crate::api::{ConsumerStatus, CrossAccountApi};
 use crate::aws::apigateway::VpcLink;
 use crate::error::{Error, ErrorClass, Result};
+
+/// The step (`VpcLinkReady`): needs the NLB; done once the link is AVAILABLE. While PENDING
+/// its id is known and the integrations may use it.
+pub async fn step(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    lb: Option<&LoadBalancerView>,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+) -> Outcome<VpcLink> {
+    let Some(lb) = lb else {
+        return Outcome::waiting(None, "WaitingForLoadBalancer", "needs the NLB");
+    };
+    match ensure(
+        side,
+        obj,
+        &lb.load_balancer_arn,
+        lb.is_active(),
+        status,
+        journal,
+    )
+    .await
+    {
+        Err(e) => Outcome::Failed(e),
+        Ok(None) => Outcome::waiting(
+            None,
+            "WaitingForLoadBalancer",
+            "a VPC link needs an active NLB",
+        ),
+        Ok(Some(l)) if l.status == "AVAILABLE" => {
+            let message = format!("{} AVAILABLE", l.id);
+            Outcome::done(l, "Available", message)
+        }
+        Ok(Some(l)) => {
+            let message = if l.status == "DELETING" {
+                format!("{} is DELETING; a new link is made once it is gone", l.id)
+            } else {
+                format!("{} is {}", l.id, l.status)
+            };
+            Outcome::waiting(Some(l), "WaitingForVpcLink", message)
+        }
+    }
+}
 
 /// Ensures the VPC link to `nlb_arn`; records its id and status. `Ok(None)`: there is no link
 /// yet and the NLB is not active (AWS fails a link created against a provisioning NLB).
