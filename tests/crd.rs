@@ -33,6 +33,19 @@ fn valid() -> Value {
     })
 }
 
+/// `valid()` in the long form, with a created private API per path.
+fn with_routes(paths: &[&str]) -> Value {
+    let routes: Vec<Value> = paths
+        .iter()
+        .map(|p| json!({"path": p, "privateApi": {"stageName": "prod"}}))
+        .collect();
+    with(
+        with(valid(), "/spec/provider/privateApi", None),
+        "/spec/routes",
+        Some(json!(routes)),
+    )
+}
+
 /// Sets (Some) or removes (None) the value at a JSON pointer.
 fn with(mut obj: Value, pointer: &str, value: Option<Value>) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer has a parent");
@@ -462,6 +475,66 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             "spec.probe.interval",
         ),
         (
+            "both forms",
+            with(
+                valid(),
+                "/spec/routes",
+                Some(json!([{"path": "/orders", "privateApi": {"stageName": "prod"}}])),
+            ),
+            "spec.routes: Invalid value",
+        ),
+        (
+            "neither form",
+            with(valid(), &format!("{p}/privateApi"), None),
+            "spec.provider.privateApi or spec.routes is required",
+        ),
+        (
+            "duplicate route path",
+            with_routes(&["/orders", "/", "/orders"]),
+            "spec.routes[2]: Duplicate value",
+        ),
+        (
+            "two routes at /",
+            with_routes(&["/", "/orders", "/"]),
+            "spec.routes[2]: Duplicate value",
+        ),
+        (
+            "route path under another",
+            with_routes(&["/", "/shop/orders", "/shop"]),
+            "spec.routes[2].path is a segment-prefix",
+        ),
+        (
+            "bad route path characters",
+            with_routes(&["/orders", "/pay ments"]),
+            "spec.routes[1].path",
+        ),
+        (
+            "route path with a trailing slash",
+            with_routes(&["/orders/"]),
+            "spec.routes[0].path",
+        ),
+        (
+            "more than 25 routes",
+            with_routes(
+                &(0..26)
+                    .map(|i| format!("/r{i}"))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+            "spec.routes: Too many",
+        ),
+        (
+            "bad route API id",
+            with(
+                with_routes(&["/orders"]),
+                "/spec/routes/0/privateApi/id",
+                Some(json!("ABC")),
+            ),
+            "spec.routes[0].privateApi.id",
+        ),
+        (
             "name too long for the owner tag",
             with(valid(), "/metadata/name", Some(json!("n".repeat(193)))),
             "metadata.name",
@@ -540,7 +613,7 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
         (
             format!("{p}/privateApi/id"),
             json!("a1b2c3d4e5"),
-            "spec.provider.privateApi.id is immutable",
+            "spec.provider.privateApi.id: Invalid value: \"object\": privateApi.id is immutable",
         ),
         (
             format!("{p}/vpcEndpointId"),
@@ -566,6 +639,57 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             Err(e) => panic!("change of {pointer}: {e}"),
         }
     }
+    // A route's adopted API is immutable too; its routes list may change.
+    let adopting = with(
+        with(
+            with_routes(&["/orders", "/team"]),
+            "/metadata/name",
+            Some(json!("routed")),
+        ),
+        "/spec/routes/1/privateApi/id",
+        Some(json!("a1b2c3d4e5")),
+    );
+    api.patch(
+        "routed",
+        &PatchParams::apply("xapi-tests"),
+        &Patch::Apply(&adopting),
+    )
+    .await
+    .expect("routes accepted");
+    let swapped = with(
+        adopting.clone(),
+        "/spec/routes/1/privateApi/id",
+        Some(json!("f6g7h8i9j0")),
+    );
+    match api
+        .patch(
+            "routed",
+            &PatchParams::apply("xapi-tests").force(),
+            &Patch::Apply(&swapped),
+        )
+        .await
+    {
+        Ok(_) => panic!("a route's adopted API id changed"),
+        Err(kube::Error::Api(e)) => assert!(
+            e.message.contains("spec.routes[1].privateApi.id") && e.message.contains("immutable"),
+            "{}",
+            e.message
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    let fewer = with(
+        adopting,
+        "/spec/routes",
+        Some(json!([{"path": "/orders", "privateApi": {"stageName": "v2"}}])),
+    );
+    api.patch(
+        "routed",
+        &PatchParams::apply("xapi-tests").force(),
+        &Patch::Apply(&fewer),
+    )
+    .await
+    .expect("a route removed and another's stage changed");
+
     // A mutable field changes fine.
     let body = with(
         valid(),
@@ -586,7 +710,11 @@ async fn examples_are_accepted() {
     let client = support::admin().await;
     support::install_crd(&client).await;
     let ns = support::namespace(&client, "crd-examples").await;
-    for file in ["orders.yaml", "orders-adopted-with-authorizer.yaml"] {
+    for file in [
+        "orders.yaml",
+        "orders-adopted-with-authorizer.yaml",
+        "shop-routes.yaml",
+    ] {
         let obj = support::example(file);
         let created = support::create(&client, &ns, &obj).await;
         assert!(created.metadata.uid.is_some(), "{file} created");
