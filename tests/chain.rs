@@ -20,18 +20,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(240);
 /// API's `GET /health` check, and the probe.
 const READS_PER_RESYNC: u64 = 22;
 
-/// `xapi_reconciles_total{result="ready"}` of the controller.
-async fn reconciled_ready(controller: &ControllerProcess) -> u64 {
-    support::http_get(&controller.metrics)
-        .await
-        .lines()
-        .find(|l| l.starts_with("xapi_reconciles_total{result=\"ready\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or(0)
-}
-
 /// Binds the chart's ClusterRole rules to the restricted user, after proving it is denied
 /// (once per test binary; the others wait for it).
 async fn restricted_kubeconfig(admin: &kube::Client, ns: &str) -> String {
@@ -483,41 +471,8 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     );
 
     // Steady state: a resync of a Ready object makes no AWS write and a bounded number of reads.
-    // The window starts and ends as a reconcile of this (the controller's only) object ends, so
-    // it holds exactly `RESYNCS` whole reconciles.
     const RESYNCS: u64 = 2;
-    let first = reconciled_ready(&controller).await;
-    wait_until(Duration::from_secs(30), "a reconcile", || async {
-        reconciled_ready(&controller).await > first
-    })
-    .await;
-    let before = controller.aws_calls().await;
-    let start = reconciled_ready(&controller).await;
-    wait_until(Duration::from_secs(60), "two more reconciles", || async {
-        reconciled_ready(&controller).await >= start + RESYNCS
-    })
-    .await;
-    let after = controller.aws_calls().await;
-    assert_eq!(
-        reconciled_ready(&controller).await,
-        start + RESYNCS,
-        "the window holds exactly {RESYNCS} reconciles"
-    );
-    let delta: HashMap<&String, u64> = after
-        .iter()
-        .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let writes: Vec<_> = delta
-        .iter()
-        // TestInvokeMethod (the probe, due every resync here) changes nothing in AWS.
-        .filter(|(op, _)| {
-            !(op.starts_with("Describe")
-                || op.starts_with("Get")
-                || op.as_str() == "TestInvokeMethod")
-        })
-        .collect();
-    assert!(writes.is_empty(), "steady state made writes: {writes:?}");
+    let delta = support::steady_state_calls(&controller, RESYNCS).await;
     let reads: u64 = delta.values().sum();
     assert!(
         reads <= READS_PER_RESYNC * RESYNCS,

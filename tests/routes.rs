@@ -15,6 +15,13 @@ use support::{ControllerProcess, condition, env, is_ready};
 
 const READY: Duration = Duration::from_secs(300);
 
+/// AWS reads of one resync of a Ready object with one created route (as in `tests/chain.rs`),
+/// and what each further route adds: its private API's look-up and stage (a created one also
+/// its `GET /health`), its two edge methods and integrations, and its probe.
+const ONE_ROUTE: u64 = 22;
+const PER_CREATED_ROUTE: u64 = 9;
+const PER_ADOPTED_ROUTE: u64 = 7;
+
 fn routes_of(o: &CrossAccountApi) -> Vec<RouteStatus> {
     o.status
         .as_ref()
@@ -335,6 +342,17 @@ async fn routes_share_one_edge_and_change_one_at_a_time() {
     }
     let writes = writes_since(mark).await;
     assert_eq!(count(&writes, "CreateDeployment", &edge), 1, "{writes:?}");
+
+    // Steady state: a route adds only its own reads (README "Steady state").
+    const RESYNCS: u64 = 2;
+    let delta = support::steady_state_calls(&controller, RESYNCS).await;
+    let reads: u64 = delta.values().sum();
+    let bound = ONE_ROUTE + PER_CREATED_ROUTE + PER_ADOPTED_ROUTE;
+    eprintln!("three routes: {reads} reads in {RESYNCS} resyncs: {delta:?}");
+    assert!(
+        reads <= bound * RESYNCS,
+        "{reads} reads in {RESYNCS} resyncs: {delta:?}"
+    );
 
     // 2. A route added: only its API, its two edge resources and one edge deployment.
     let mark = support::emulator_log_end().await;

@@ -556,6 +556,62 @@ pub async fn emulator_log_end() -> u64 {
     emulator_requests(u64::MAX).await.0
 }
 
+/// `xapi_reconciles_total{result="ready"}` of the controller.
+pub async fn reconciled_ready(controller: &ControllerProcess) -> u64 {
+    http_get(&controller.metrics)
+        .await
+        .lines()
+        .find(|l| l.starts_with("xapi_reconciles_total{result=\"ready\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
+/// The AWS calls (by operation) of exactly `resyncs` whole reconciles of the controller's only
+/// object, Ready: the window starts and ends as a reconcile ends. Asserts they are reads only
+/// (TestInvokeMethod, the probe, changes nothing in AWS).
+pub async fn steady_state_calls(
+    controller: &ControllerProcess,
+    resyncs: u64,
+) -> HashMap<String, u64> {
+    let first = reconciled_ready(controller).await;
+    wait_until(Duration::from_secs(30), "a reconcile", || async {
+        reconciled_ready(controller).await > first
+    })
+    .await;
+    let before = controller.aws_calls().await;
+    let start = reconciled_ready(controller).await;
+    wait_until(Duration::from_secs(60), "more reconciles", || async {
+        reconciled_ready(controller).await >= start + resyncs
+    })
+    .await;
+    let after = controller.aws_calls().await;
+    assert_eq!(
+        reconciled_ready(controller).await,
+        start + resyncs,
+        "the window holds exactly {resyncs} reconciles"
+    );
+    let delta: HashMap<String, u64> = after
+        .into_iter()
+        .map(|(op, n)| {
+            let d = n - before.get(&op).copied().unwrap_or(0);
+            (op, d)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let writes: Vec<_> = delta
+        .iter()
+        .filter(|(op, _)| {
+            !(op.starts_with("Describe")
+                || op.starts_with("Get")
+                || op.as_str() == "TestInvokeMethod")
+        })
+        .collect();
+    assert!(writes.is_empty(), "steady state made writes: {writes:?}");
+    delta
+}
+
 /// Polls `check` every 500 ms until it holds, or panics naming `what` after `timeout`.
 pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
 where
