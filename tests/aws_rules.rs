@@ -311,6 +311,51 @@ async fn held_to_aws_rules() {
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 
+    // 6b. With routes, every CreateRestApi answer lost (the edge's and both routes' private
+    //     APIs, made side by side): one API per route, told apart by its route tag.
+    {
+        let _settings = EmulatorSettings::set(json!({
+            "faults": {"apigateway": {"drop_after_rate": 1.0, "operations": ["CreateRestApi"], "limit": 3}}
+        }))
+        .await;
+        let before = injected().await;
+        let mut obj = support::example("shop-routes.yaml");
+        obj["metadata"]["name"] = "lost-routes".into();
+        support::create(&admin, &ns, &obj).await;
+        let ready = support::wait_for(&admin, &ns, "lost-routes", READY, "Ready", is_ready).await;
+        let key = "apigateway:CreateRestApi:drop_after";
+        let dropped =
+            injected().await.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+        assert_eq!(dropped, 3, "the three creates lost their answers");
+        let kinds = copies(&uid(&ready)).await;
+        assert_eq!(kinds.get("rest api").copied(), Some(3), "{kinds:?}");
+        let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
+        let routes = ready
+            .status
+            .as_ref()
+            .map(|s| s.routes.clone())
+            .unwrap_or_default();
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        for route in &routes {
+            let id = route.private_api_id.clone().expect("private API");
+            let api = p
+                .apigw
+                .get_rest_api()
+                .rest_api_id(&id)
+                .send()
+                .await
+                .expect("api");
+            let tag = api
+                .tags()
+                .and_then(|t| t.get(cross_account_api_operator::api::ROUTE_TAG))
+                .cloned();
+            assert_eq!(tag.as_deref(), Some(route.path.as_str()), "{id}");
+        }
+        support::delete_and_wait(&admin, &ns, "lost-routes", READY).await;
+        let left = copies(&uid(&ready)).await;
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     // 7. A role whose trust policy wants another ExternalId: AccessDenied in the condition, with
     //    STS's message, and no retry every second.
     let mut denied = support::example("orders.yaml");

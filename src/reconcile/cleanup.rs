@@ -183,6 +183,7 @@ pub fn made_nothing(obj: &CrossAccountApi) -> bool {
     let status = obj.status.clone().unwrap_or_default();
     status.provider.unwrap_or_default() == ProviderStatus::default()
         && status.consumer.unwrap_or_default() == ConsumerStatus::default()
+        && status.routes.iter().all(|r| r.private_api_id.is_none())
 }
 
 /// The recorded id, when a tag look-up found nothing although this process made it moments ago
