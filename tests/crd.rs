@@ -613,7 +613,7 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
         (
             format!("{p}/privateApi/id"),
             json!("a1b2c3d4e5"),
-            "spec.provider.privateApi.id: Invalid value: \"object\": privateApi.id is immutable",
+            "spec.provider.privateApi.id: Invalid value: privateApi.id is immutable",
         ),
         (
             format!("{p}/vpcEndpointId"),

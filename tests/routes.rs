@@ -432,25 +432,30 @@ async fn routes_share_one_edge_and_change_one_at_a_time() {
         200
     );
 
-    // 5. The broken route and /stock removed: /stock's methods leave the edge, the edge is
-    //    redeployed, and only then its API is deleted.
+    // 5. The broken route, /stock (created) and /team (adopted) removed: their methods leave the
+    //    edge, the edge is redeployed, and only then /stock's API is deleted and the team's API
+    //    loses the operator's statement (and is redeployed so that this takes effect).
     let mark = support::emulator_log_end().await;
-    let generation = patch_routes(&api, "shop", json!(four.as_array().expect("list")[..3])).await;
+    let generation = patch_routes(&api, "shop", json!(four.as_array().expect("list")[..2])).await;
     let ready = ready_at(&admin, &ns, "shop", generation, "routes removed").await;
-    assert_eq!(routes_of(&ready).len(), 3);
+    assert_eq!(routes_of(&ready).len(), 2);
     let writes = writes_since(mark).await;
-    untouched(&writes, &[&orders, &payments, &team]);
-    assert_eq!(count(&writes, "DeleteResource", &edge), 2, "{writes:?}");
-    let deployed = writes
-        .iter()
-        .position(|(o, p)| o == "CreateDeployment" && p.contains(&edge));
-    let deleted = writes
-        .iter()
-        .position(|(o, p)| o == "DeleteRestApi" && p.contains(&stock));
-    assert!(
-        matches!((deployed, deleted), (Some(d), Some(x)) if d < x),
-        "edge redeployed before the API goes: {writes:?}"
-    );
+    untouched(&writes, &[&orders, &payments]);
+    assert_eq!(count(&writes, "DeleteResource", &edge), 4, "{writes:?}");
+    let at = |op: &str, id: &str| {
+        writes
+            .iter()
+            .position(|(o, p)| o == op && p.contains(&format!("/restapis/{id}")))
+    };
+    let deployed = at("CreateDeployment", &edge);
+    for (op, id) in [("DeleteRestApi", &stock), ("UpdateRestApi", &team)] {
+        assert!(
+            matches!((deployed, at(op, id)), (Some(d), Some(x)) if d < x),
+            "edge redeployed before {op} {id}: {writes:?}"
+        );
+    }
+    assert_eq!(count(&writes, "CreateDeployment", &team), 1, "{writes:?}");
+    assert_eq!(policy_sids(&p, &team).await, ["TeamAllow"]);
     assert!(
         c.apigw
             .get_resources()
@@ -460,7 +465,10 @@ async fn routes_share_one_edge_and_change_one_at_a_time() {
             .expect("resources")
             .items()
             .iter()
-            .all(|r| !r.path().unwrap_or_default().starts_with("/stock"))
+            .all(|r| {
+                let path = r.path().unwrap_or_default();
+                !path.starts_with("/stock") && !path.starts_with("/team")
+            })
     );
 
     // 6. Deletion: nothing tagged remains; the team's API keeps only its own statement.

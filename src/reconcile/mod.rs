@@ -404,7 +404,10 @@ pub async fn apply(
         .and_then(|r| r.private_api_invoke_url.clone());
     provider.endpoint_ips.sort();
     consumer.targets.sort_by(|a, b| a.ip.cmp(&b.ip));
-    route_statuses.extend(retiring);
+    // A retiring API at a path still in use (another API adopted there) cannot keep its own
+    // entry: paths are the list's keys.
+    let current: Vec<String> = route_statuses.iter().map(|r| r.path.clone()).collect();
+    route_statuses.extend(retiring.into_iter().filter(|r| !current.contains(&r.path)));
 
     let error = endpoint
         .into_error()
