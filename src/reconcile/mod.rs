@@ -1,6 +1,7 @@
 //! The reconcile pipeline: provider and consumer chains run side by side; only what truly
 //! depends on another step waits for it (targets need the endpoint IPs, integrations need the
-//! VPC link id and the private API id). Each step observes, plans (pure, unit-tested) and applies.
+//! VPC link id and each route's private API id). Each step observes, plans (pure, unit-tested)
+//! and applies, and ends in an [`Outcome`].
 
 pub mod cleanup;
 pub mod endpoint;

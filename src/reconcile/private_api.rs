@@ -1,6 +1,7 @@
-//! Provider step: the private REST API, created (PRIVATE, the endpoint associated, `GET /health`)
-//! or adopted, its resource policy as DESIGN.md "Ownership" says, and a deployment to the stage
-//! whenever the effective configuration changed.
+//! Provider step, once per route: the route's private REST API, created (PRIVATE, the endpoint
+//! associated, `GET /health`, tagged with the uid and the route's path) or adopted, its resource
+//! policy as DESIGN.md "Ownership" says, and a deployment to the stage whenever the effective
+//! configuration changed.
 
 use serde_json::Value;
 use tokio::sync::OnceCell;

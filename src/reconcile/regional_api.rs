@@ -1,6 +1,6 @@
-//! Consumer step: the regional REST API, its optional Lambda authorizer, `ANY /` and
-//! `ANY /{proxy+}` with HTTP_PROXY integrations over the VPC link, and a deployment whenever the
-//! effective configuration changed.
+//! Consumer step: the regional REST API, its optional Lambda authorizer, each route's
+//! `ANY /<path>` and `ANY /<path>/{proxy+}` with HTTP_PROXY integrations over the VPC link, and a
+//! deployment whenever the effective configuration changed.
 //!
 //! Every route of the object is one [`Backend`] on the one edge: its two resources, methods
 //! and integrations; the edge is deployed once per change, whatever the number of routes.
