@@ -20,27 +20,6 @@ fn uid(obj: &CrossAccountApi) -> String {
     obj.metadata.uid.clone().expect("uid")
 }
 
-/// How many resources of each kind carry `uid`, from both accounts' own view.
-async fn copies(uid: &str) -> HashMap<String, usize> {
-    let mut kinds = HashMap::new();
-    for found in support::tagged_with(uid).await {
-        // "endpoint Some(..) Some(Available)" → "endpoint"; deleted endpoints do not count.
-        if found.contains("Deleted") || found.contains("Deleting") {
-            continue;
-        }
-        let kind = found
-            .split(" Some(")
-            .next()
-            .unwrap_or_default()
-            .split(" arn:")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        *kinds.entry(kind).or_default() += 1;
-    }
-    kinds
-}
-
 /// Faults the emulator injected so far, per "service:Operation:kind".
 async fn injected() -> HashMap<String, u64> {
     let faults = support::emulator_json("/_xapi/faults").await;
@@ -104,7 +83,7 @@ async fn held_to_aws_rules() {
                 "the test injected {fault}"
             );
         }
-        let kinds = copies(&uid(&ready)).await;
+        let kinds = support::tagged_kinds(&uid(&ready)).await;
         for (kind, n) in [
             ("security group", 1),
             ("endpoint", 1),
@@ -270,7 +249,7 @@ async fn held_to_aws_rules() {
 
     // 5. Deletion leaves nothing with the uid tag (every copy goes).
     support::delete_and_wait(&admin, &ns, "lost", READY).await;
-    let left = copies(&uid(&remade)).await;
+    let left = support::tagged_kinds(&uid(&remade)).await;
     assert!(left.is_empty(), "left behind: {left:?}");
     p.ec2
         .delete_subnet()
@@ -289,7 +268,7 @@ async fn held_to_aws_rules() {
         obj["metadata"]["name"] = "lost-edge".into();
         support::create(&admin, &ns, &obj).await;
         let ready = support::wait_for(&admin, &ns, "lost-edge", READY, "Ready", is_ready).await;
-        let kinds = copies(&uid(&ready)).await;
+        let kinds = support::tagged_kinds(&uid(&ready)).await;
         assert_eq!(kinds.get("rest api").copied(), Some(1), "{kinds:?}");
         let edge = ready
             .status
@@ -307,7 +286,7 @@ async fn held_to_aws_rules() {
             .expect("authorizers");
         assert_eq!(authorizers.items().len(), 1, "one authorizer");
         support::delete_and_wait(&admin, &ns, "lost-edge", READY).await;
-        let left = copies(&uid(&ready)).await;
+        let left = support::tagged_kinds(&uid(&ready)).await;
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 
@@ -327,7 +306,7 @@ async fn held_to_aws_rules() {
         let dropped =
             injected().await.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
         assert_eq!(dropped, 3, "the three creates lost their answers");
-        let kinds = copies(&uid(&ready)).await;
+        let kinds = support::tagged_kinds(&uid(&ready)).await;
         assert_eq!(kinds.get("rest api").copied(), Some(3), "{kinds:?}");
         let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
         let routes = ready
@@ -352,7 +331,7 @@ async fn held_to_aws_rules() {
             assert_eq!(tag.as_deref(), Some(route.path.as_str()), "{id}");
         }
         support::delete_and_wait(&admin, &ns, "lost-routes", READY).await;
-        let left = copies(&uid(&ready)).await;
+        let left = support::tagged_kinds(&uid(&ready)).await;
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 

@@ -372,11 +372,10 @@ impl Ec2 {
     /// Deletes an endpoint; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DeleteVpcEndpoints"))]
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        let result = self.delete_endpoint_once(id).await;
-        if result.is_ok() {
-            self.recent.forget(id);
-        }
-        result
+        // Deleted only once a look-up showed it: EC2 has caught up with its creation, and a
+        // NotFound after a delete whose answer was lost means it is gone.
+        self.recent.forget(id);
+        self.delete_endpoint_once(id).await
     }
 
     async fn delete_endpoint_once(&self, id: &str) -> Result<()> {
@@ -598,6 +597,8 @@ impl Ec2 {
     /// endpoint still uses it) comes back as an [`crate::error::ErrorClass::InUse`] error.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DeleteSecurityGroup"))]
     pub async fn delete_security_group(&self, group_id: &str) -> Result<()> {
+        // As for endpoints: deleted only once a look-up showed it.
+        self.recent.forget(group_id);
         match self
             .client
             .delete_security_group()
@@ -605,11 +606,8 @@ impl Ec2 {
             .send()
             .await
         {
-            Ok(_) => {
-                self.recent.forget(group_id);
-                Ok(())
-            }
-            Err(e) if is_not_found(&e) && !self.recent.any_recent([group_id]) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(self.settling(
                 to_error("DeleteSecurityGroup", &self.account)(e),
                 &[group_id],

@@ -496,6 +496,28 @@ pub async fn tagged_with(uid: &str) -> Vec<String> {
     found
 }
 
+/// How many resources of each kind carry `uid`, from both accounts' own view (deleted and
+/// deleting endpoints do not count).
+pub async fn tagged_kinds(uid: &str) -> HashMap<String, usize> {
+    let mut kinds = HashMap::new();
+    for found in tagged_with(uid).await {
+        // "endpoint Some(..) Some(Available)" → "endpoint".
+        if found.contains("Deleted") || found.contains("Deleting") {
+            continue;
+        }
+        let kind = found
+            .split(" Some(")
+            .next()
+            .unwrap_or_default()
+            .split(" arn:")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+}
+
 /// Reads a YAML file of the repository.
 pub fn repo_yaml<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> T {
     serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).expect("file exists"))

@@ -11,6 +11,7 @@ GET  /_xapi/faults   injected faults since start/reset, per service and kind,
                      and per "service:Operation:kind" under "by_operation"
 GET  /_xapi/requests?since=N   logged AWS requests with seq >= N, and "next"
 GET  /_xapi/sts/sessions, POST /_xapi/iam/roles   see sts.py
+GET|POST /_xapi/crashpoint   see crashpoint.py
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import faults, quotas, requestlog, sts
+from . import crashpoint, faults, quotas, requestlog, sts
 from .settings import SETTINGS, ConfigError
 
 
@@ -57,6 +58,7 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
             quotas.reset()
             sts.reset()
             faults.reset()
+            crashpoint.reset()
             requestlog.reset()
             if not (isinstance(body, dict) and body.get("moto") is False):
                 reset_moto()
@@ -66,6 +68,10 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if path == "/_xapi/requests" and method == "GET":
             query = parse_qs(environ.get("QUERY_STRING", ""))
             return _json(start_response, "200 OK", requestlog.since(int(query.get("since", ["0"])[0])))
+        if path == "/_xapi/crashpoint" and method == "GET":
+            return _json(start_response, "200 OK", crashpoint.status())
+        if path == "/_xapi/crashpoint" and method == "POST":
+            return _json(start_response, "200 OK", crashpoint.configure(_read_json(environ)))
         routed = sts.control_route(method, path, lambda: _read_json(environ))
         if routed is not None:
             return _json(start_response, *routed)

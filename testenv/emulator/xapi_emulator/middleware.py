@@ -1,8 +1,8 @@
 """WSGI middleware in front of moto's dispatcher.
 
-Order per request: control endpoint (/_xapi/) -> fault injection -> API
-Gateway quotas -> moto (-> a ``drop_after`` fault drops the finished
-response). moto's own /moto-api/ routes pass straight through; a moto reset
+Order per request: control endpoint (/_xapi/) -> crash-point door (held
+while frozen) -> fault injection -> API Gateway quotas -> moto (-> a
+``drop_after`` fault or a crash point drops the finished response). moto's own /moto-api/ routes pass straight through; a moto reset
 also empties the quota buckets. Every other request is recorded in the
 request log (requestlog.py) once it has been answered or dropped.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable
 
-from . import consistency, control, faults, quotas, requestlog
+from . import consistency, control, crashpoint, faults, quotas, requestlog
 from .request_info import identify
 
 
@@ -52,6 +52,7 @@ class XapiMiddleware:
         fault = None
         try:
             if info is not None:
+                crashpoint.door()
                 fault = faults.draw(info.service, call.operation)
                 answer = faults.answer(fault, info, environ, recording_start_response)
                 if answer is None:
@@ -65,6 +66,9 @@ class XapiMiddleware:
             answer = self._moto(environ, recording_start_response)
             if fault == "drop_after":
                 faults.drop(environ)  # AWS acted; the client never hears of it
+            if info is not None and crashpoint.answered(info.service, call.operation, status[0]) == "drop":
+                fault = "crashpoint"
+                faults.drop(environ)
             return answer
         except faults.DropConnection:
             status[0] = None

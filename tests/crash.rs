@@ -1,0 +1,283 @@
+//! A crash after every AWS write. An undisturbed run of an object (creation to Ready, then
+//! deletion) enumerates its successful writes from the emulator; the run is then replayed once
+//! per write: the emulator answers that write and holds every later request at its door while
+//! the controller is SIGKILLed and restarted (mode `kill`), or the write takes effect and its
+//! answer is lost (mode `drop`). Each replay must converge with exactly as many resources of
+//! each kind as the undisturbed run made, and its deletion must leave nothing with the uid tag.
+//!
+//! `XAPI_CRASH_POINTS=all` replays every point (`./dev crash`, which also covers the routes
+//! example and writes the table README.md shows); by default a few points of each phase run.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use cross_account_api_operator::api::CrossAccountApi;
+use serde_json::{Value, json};
+use support::{ControllerProcess, env, is_ready};
+
+const READY: Duration = Duration::from_secs(180);
+
+async fn crashpoint(body: Value) -> Value {
+    let url = format!("{}/_xapi/crashpoint", env("AWS_ENDPOINT_URL"));
+    let answer = support::http_post(&url, &body.to_string()).await;
+    let json = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+async fn writes_so_far() -> Vec<String> {
+    let state = support::emulator_json("/_xapi/crashpoint").await;
+    state["writes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(str::to_string))
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Create,
+    Delete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Kill,
+    Drop,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Kill => "freeze",
+            Mode::Drop => "drop",
+        }
+    }
+}
+
+struct Ground {
+    admin: kube::Client,
+    ns: String,
+    controller: Option<ControllerProcess>,
+}
+
+impl Ground {
+    fn start_controller(&mut self) {
+        self.controller = Some(ControllerProcess::start(&self.ns, &env("KUBECONFIG"), "5s"));
+    }
+
+    async fn restart_controller(&mut self) {
+        // Drop kills with SIGKILL and reaps the process.
+        self.controller = None;
+        self.start_controller();
+        if let Some(c) = &self.controller {
+            c.wait_ready().await;
+        }
+    }
+}
+
+fn object(example: &str, name: &str) -> serde_yaml::Value {
+    let mut obj = support::example(example);
+    obj["metadata"]["name"] = name.into();
+    obj
+}
+
+async fn wait_gone(admin: &kube::Client, ns: &str, name: &str) -> bool {
+    let api: kube::Api<CrossAccountApi> = kube::Api::namespaced(admin.clone(), ns);
+    let deadline = Instant::now() + READY;
+    while api.get_opt(name).await.expect("readable").is_some() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    true
+}
+
+/// Waits until the emulator froze after the armed write, or `done` holds (the run made fewer
+/// writes this time): `true` when frozen.
+async fn frozen_or<F, Fut>(mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + READY;
+    loop {
+        if support::emulator_json("/_xapi/crashpoint").await["frozen"] == true {
+            return true;
+        }
+        if done().await || Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn is_ready_now(admin: &kube::Client, ns: &str, name: &str) -> bool {
+    let api: kube::Api<CrossAccountApi> = kube::Api::namespaced(admin.clone(), ns);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|o| is_ready(&o))
+}
+
+async fn gone_now(admin: &kube::Client, ns: &str, name: &str) -> bool {
+    let api: kube::Api<CrossAccountApi> = kube::Api::namespaced(admin.clone(), ns);
+    api.get_opt(name).await.ok().flatten().is_none()
+}
+
+/// One replay; `Ok(note)` or `Err(what went wrong)`.
+async fn replay(
+    g: &mut Ground,
+    example: &str,
+    name: &str,
+    phase: Phase,
+    mode: Mode,
+    point: usize,
+    expected: &HashMap<String, usize>,
+) -> Result<String, String> {
+    let started = Instant::now();
+    let obj = object(example, name);
+    let mut reached = true;
+    if phase == Phase::Create {
+        crashpoint(json!({"after_write": point, "mode": mode.name()})).await;
+    }
+    let made = support::create(&g.admin, &g.ns, &obj).await;
+    let uid = made.metadata.uid.clone().expect("uid");
+    if phase == Phase::Create && mode == Mode::Kill {
+        reached = frozen_or(|| is_ready_now(&g.admin, &g.ns, name)).await;
+        g.controller = None;
+        crashpoint(json!({"release": true})).await;
+        g.restart_controller().await;
+    }
+    support::wait_for(&g.admin, &g.ns, name, READY, "Ready", is_ready).await;
+    crashpoint(json!({"after_write": 0})).await;
+    let kinds = support::tagged_kinds(&uid).await;
+    if &kinds != expected {
+        return Err(format!("after creation: {kinds:?}, expected {expected:?}"));
+    }
+    if phase == Phase::Delete {
+        crashpoint(json!({"after_write": point, "mode": mode.name()})).await;
+    }
+    let api: kube::Api<CrossAccountApi> = kube::Api::namespaced(g.admin.clone(), &g.ns);
+    api.delete(name, &Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    if phase == Phase::Delete && mode == Mode::Kill {
+        reached = frozen_or(|| gone_now(&g.admin, &g.ns, name)).await;
+        g.controller = None;
+        crashpoint(json!({"release": true})).await;
+        g.restart_controller().await;
+    }
+    let gone = wait_gone(&g.admin, &g.ns, name).await;
+    crashpoint(json!({"after_write": 0})).await;
+    if !gone {
+        return Err("not deleted".into());
+    }
+    let left = support::tagged_with(&uid).await;
+    if !left.is_empty() {
+        return Err(format!("left behind: {left:?}"));
+    }
+    let took = started.elapsed().as_secs();
+    eprintln!("{example} {phase:?} write {point} {mode:?}: ok in {took} s");
+    Ok(if reached {
+        format!("ok, {took} s")
+    } else {
+        format!("not reached, {took} s")
+    })
+}
+
+/// The successful writes of an undisturbed creation and deletion, and what it made.
+async fn undisturbed(
+    g: &mut Ground,
+    example: &str,
+) -> (Vec<String>, Vec<String>, HashMap<String, usize>) {
+    let name = format!("{}-base", example.trim_end_matches(".yaml"));
+    crashpoint(json!({"after_write": 0})).await;
+    let made = support::create(&g.admin, &g.ns, &object(example, &name)).await;
+    let uid = made.metadata.uid.clone().expect("uid");
+    support::wait_for(&g.admin, &g.ns, &name, READY, "Ready", is_ready).await;
+    let creation = writes_so_far().await;
+    let kinds = support::tagged_kinds(&uid).await;
+    crashpoint(json!({"after_write": 0})).await;
+    support::delete_and_wait(&g.admin, &g.ns, &name, READY).await;
+    let deletion = writes_so_far().await;
+    assert!(support::tagged_with(&uid).await.is_empty());
+    (creation, deletion, kinds)
+}
+
+/// The points to replay of `n`: all, or the first, a middle one and the last.
+fn points(n: usize, all: bool) -> Vec<usize> {
+    if all || n <= 3 {
+        return (1..=n).collect();
+    }
+    vec![1, n.div_ceil(2), n]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_after_any_write_duplicates_and_leaks_nothing() {
+    let admin = support::admin().await;
+    support::install_crd(&admin).await;
+    let ns = support::namespace(&admin, "crash").await;
+    let mut g = Ground {
+        admin,
+        ns,
+        controller: None,
+    };
+    g.restart_controller().await;
+    let all = std::env::var("XAPI_CRASH_POINTS").is_ok_and(|v| v == "all");
+    let examples: Vec<&str> = if all {
+        vec!["orders.yaml", "shop-routes.yaml"]
+    } else {
+        vec!["orders.yaml"]
+    };
+    let mut table = vec![
+        "| object | phase | # | write | SIGKILL after it | its answer lost |".to_string(),
+        "|---|---|---|---|---|---|".to_string(),
+    ];
+    let mut failures = Vec::new();
+    for example in examples {
+        let (creation, deletion, expected) = undisturbed(&mut g, example).await;
+        eprintln!(
+            "{example}: {} writes to Ready, {} to deleted",
+            creation.len(),
+            deletion.len()
+        );
+        for (phase, writes) in [(Phase::Create, &creation), (Phase::Delete, &deletion)] {
+            for point in points(writes.len(), all) {
+                let mut cells = Vec::new();
+                for mode in [Mode::Kill, Mode::Drop] {
+                    let name = format!(
+                        "{}-{}-{}{point}",
+                        example.trim_end_matches(".yaml"),
+                        if phase == Phase::Create { "c" } else { "d" },
+                        if mode == Mode::Kill { "k" } else { "x" },
+                    );
+                    match replay(&mut g, example, &name, phase, mode, point, &expected).await {
+                        Ok(note) => cells.push(note),
+                        Err(e) => {
+                            failures.push(format!("{example} {phase:?} {point} {mode:?}: {e}"));
+                            cells.push("**failed**".into());
+                        }
+                    }
+                }
+                table.push(format!(
+                    "| {example} | {phase:?} | {point} | {} | {} | {} |",
+                    writes[point - 1],
+                    cells[0],
+                    cells[1]
+                ));
+            }
+        }
+    }
+    let table = table.join("\n");
+    println!("{table}");
+    let state = std::env::var("XAPI_STATE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| support::root().join(".testenv"));
+    let _ = std::fs::write(state.join("crash-table.md"), &table);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
