@@ -127,10 +127,10 @@ async fn faults_waits_and_deleting_while_provisioning() {
     //    one of each resource and are taken down leaving nothing.
     {
         let fault = json!({"error_rate": 0.05, "throttle_rate": 0.05, "drop_rate": 0.05, "drop_after_rate": 0.05});
-        let _settings = EmulatorSettings::set(json!({"faults": {
+        let faults = json!({"faults": {
             "apigateway": fault, "ec2": fault, "elasticloadbalancing": fault, "sts": fault
-        }}))
-        .await;
+        }});
+        let settings = EmulatorSettings::set(faults.clone()).await;
         let injected_before = injected_faults().await;
         let failed_before = failed_attempts(&controller).await;
         let names: Vec<String> = (0..10).map(|i| format!("faulty-{i}")).collect();
@@ -161,6 +161,8 @@ async fn faults_waits_and_deleting_while_provisioning() {
             failed > 0,
             "the controller counted no failed attempt for {injected} injected faults"
         );
+        // The test's own look-ups run with the faults off.
+        drop(settings);
         let one_of_each: std::collections::HashMap<String, usize> = [
             ("endpoint", 1),
             ("security group", 1),
@@ -175,6 +177,7 @@ async fn faults_waits_and_deleting_while_provisioning() {
             let kinds = support::tagged_kinds(uid).await;
             assert_eq!(kinds, one_of_each, "{name}");
         }
+        let settings = EmulatorSettings::set(faults).await;
         let api: kube::Api<CrossAccountApi> = kube::Api::namespaced(admin.clone(), &ns);
         for name in &names {
             api.delete(name, &Default::default()).await.expect("delete");
@@ -187,7 +190,7 @@ async fn faults_waits_and_deleting_while_provisioning() {
             })
         })
         .await;
-        drop(_settings);
+        drop(settings);
         for (name, uid) in names.iter().zip(&uids) {
             let left = support::tagged_with(uid).await;
             assert!(left.is_empty(), "{name} left behind: {left:?}");

@@ -1,0 +1,204 @@
+//! Input the schema accepts but AWS refuses: each case shows `Ready=False` with AWS's code as
+//! the reason and its message on the step's condition, and a Warning Event with that reason;
+//! then either the spec is fixed and the object converges, or it is deleted and nothing with
+//! its uid tag remains. The cases run side by side under one controller.
+
+mod support;
+
+use std::time::Duration;
+
+use cross_account_api_operator::api::CrossAccountApi;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{ControllerProcess, condition, env, is_ready};
+
+const WAIT: Duration = Duration::from_secs(180);
+
+struct Case {
+    name: &'static str,
+    /// JSON pointer and the bad value.
+    bad: (&'static str, Value),
+    /// The condition that must say it, and words its reason must hold.
+    condition: &'static str,
+    reason: &'static str,
+    /// Words the message must hold.
+    message: &'static str,
+    /// The repair (a pointer and a good value), else the object is deleted.
+    fix: Option<(&'static str, Value)>,
+}
+
+fn set(obj: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+    obj.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no {parent}"))
+        .insert(key.to_string(), value);
+}
+
+async fn warning_with(admin: &kube::Client, ns: &str, name: &str, reason: &str) -> bool {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns);
+    events.list(&ListParams::default()).await.is_ok_and(|l| {
+        l.items.iter().any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reason.as_deref().is_some_and(|r| r.contains(reason))
+        })
+    })
+}
+
+/// A second VPC with one subnet in the provider account (a subnet of "another VPC").
+async fn other_vpc_subnet(p: &support::Account) -> String {
+    let vpc = p
+        .ec2
+        .create_vpc()
+        .cidr_block("10.77.0.0/16")
+        .send()
+        .await
+        .expect("vpc");
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let mut attempts = 0;
+    loop {
+        match p
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.77.1.0/24")
+            .send()
+            .await
+        {
+            Ok(out) => {
+                return out
+                    .subnet()
+                    .and_then(|s| s.subnet_id())
+                    .expect("subnet id")
+                    .to_string();
+            }
+            // EC2 shows a new VPC to other calls only after a moment.
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                eprintln!("subnet not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("subnet: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
+    let admin = support::admin().await;
+    support::install_crd(&admin).await;
+    let ns = support::namespace(&admin, "bad-input").await;
+    let controller = ControllerProcess::start(&ns, &env("KUBECONFIG"), "5s");
+    controller.wait_ready().await;
+    let p = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
+    let good_subnets: Value = env("XAPI_PROVIDER_SUBNET_IDS")
+        .split(',')
+        .map(|s| Value::String(s.to_string()))
+        .collect();
+    let consumer_subnet = env("XAPI_CONSUMER_SUBNET_IDS")
+        .split(',')
+        .next()
+        .expect("a consumer subnet")
+        .to_string();
+    let foreign_vpc_subnet = other_vpc_subnet(&p).await;
+
+    let cases = vec![
+        Case {
+            name: "no-such-subnet",
+            bad: (
+                "/spec/provider/subnetIds",
+                json!(["subnet-0fffffffffffffff0"]),
+            ),
+            condition: "EndpointReady",
+            reason: "InvalidSubnetIDNotFound",
+            message: "subnet-0fffffffffffffff0",
+            fix: Some(("/spec/provider/subnetIds", good_subnets.clone())),
+        },
+        Case {
+            name: "subnet-of-another-vpc",
+            bad: ("/spec/provider/subnetIds", json!([foreign_vpc_subnet])),
+            condition: "EndpointReady",
+            reason: "InvalidParameter",
+            message: "does not belong to VPC",
+            fix: None,
+        },
+        Case {
+            name: "subnet-of-another-account",
+            bad: ("/spec/provider/subnetIds", json!([consumer_subnet])),
+            condition: "EndpointReady",
+            reason: "InvalidSubnetIDNotFound",
+            message: "222222222222",
+            fix: None,
+        },
+        Case {
+            name: "no-such-endpoint",
+            bad: (
+                "/spec/provider/vpcEndpointId",
+                json!("vpce-0fffffffffffffff0"),
+            ),
+            condition: "EndpointReady",
+            reason: "InvalidSpec",
+            message: "spec.provider.vpcEndpointId",
+            fix: None,
+        },
+    ];
+
+    let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
+    let mut uids = Vec::new();
+    for case in &cases {
+        let mut obj: Value = serde_json::to_value(support::example("orders.yaml")).expect("json");
+        set(&mut obj, "/metadata/name", json!(case.name));
+        set(&mut obj, case.bad.0, case.bad.1.clone());
+        let yaml: serde_yaml::Value = serde_json::from_value(obj).expect("yaml");
+        let made = support::create(&admin, &ns, &yaml).await;
+        uids.push(made.metadata.uid.clone().expect("uid"));
+    }
+    for case in &cases {
+        let seen = support::wait_for(&admin, &ns, case.name, WAIT, case.reason, |o| {
+            condition(o, case.condition)
+                .is_some_and(|(s, reason, _)| s == "False" && reason.contains(case.reason))
+        })
+        .await;
+        let (_, _, message) = condition(&seen, case.condition).expect("condition");
+        assert!(message.contains(case.message), "{}: {message}", case.name);
+        assert!(!is_ready(&seen), "{}", case.name);
+        support::wait_until(WAIT, &format!("{}: a Warning Event", case.name), || {
+            warning_with(&admin, &ns, case.name, case.reason)
+        })
+        .await;
+    }
+    for (case, uid) in cases.iter().zip(&uids) {
+        match &case.fix {
+            Some((pointer, value)) => {
+                let mut patch = json!({});
+                let path: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+                let mut at = &mut patch;
+                for (i, key) in path.iter().enumerate() {
+                    at = at
+                        .as_object_mut()
+                        .expect("object")
+                        .entry(key.to_string())
+                        .or_insert(if i + 1 == path.len() {
+                            value.clone()
+                        } else {
+                            json!({})
+                        });
+                }
+                api.patch(case.name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .expect("fixed");
+                support::wait_for(&admin, &ns, case.name, WAIT, "Ready once fixed", is_ready).await;
+                support::delete_and_wait(&admin, &ns, case.name, WAIT).await;
+            }
+            None => support::delete_and_wait(&admin, &ns, case.name, WAIT).await,
+        }
+        let left = support::tagged_with(uid).await;
+        assert!(left.is_empty(), "{} left behind: {left:?}", case.name);
+    }
+    drop(controller);
+}
