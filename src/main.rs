@@ -88,17 +88,16 @@ async fn run(args: RunArgs) -> Result<(), String> {
             std::process::exit(1);
         }
     });
+    let me = std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     if args.leader_election {
         // A standby replica is healthy and ready: otherwise a rolling update of two replicas
         // would wait forever for the one that cannot take the lease.
         readiness.set_ready();
-        let me =
-            std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
         leader::acquire(
             kube.clone(),
             &args.leader_election_namespace,
-            "cross-account-api-operator",
-            me,
+            LEASE_NAME,
+            me.clone(),
         )
         .await;
     }
@@ -109,6 +108,18 @@ async fn run(args: RunArgs) -> Result<(), String> {
         },
     )
     .await;
-    let ctx = Arc::new(Context::new(kube, aws, metrics, args.resync_interval));
-    controller::run(ctx, args.namespace, readiness).await
+    let ctx = Arc::new(Context::new(
+        kube.clone(),
+        aws,
+        metrics,
+        args.resync_interval,
+    ));
+    let result = controller::run(ctx, args.namespace, readiness).await;
+    if args.leader_election {
+        leader::release(kube, &args.leader_election_namespace, LEASE_NAME, &me).await;
+    }
+    result
 }
+
+/// The Lease the replicas share.
+const LEASE_NAME: &str = "cross-account-api-operator";

@@ -146,18 +146,29 @@ pub struct ControllerProcess {
 impl ControllerProcess {
     /// Starts the built binary with the ground's AWS environment and `kubeconfig`.
     pub fn start(namespace: &str, kubeconfig: &str, resync: &str) -> Self {
+        Self::start_with(namespace, kubeconfig, resync, &[], namespace)
+    }
+
+    /// [`Self::start`] with more flags, logging to `xapi-controller-<log>.log`.
+    pub fn start_with(
+        namespace: &str,
+        kubeconfig: &str,
+        resync: &str,
+        flags: &[&str],
+        log: &str,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("xapi-controller-{namespace}.log")),
-        )
-        .expect("log file");
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("xapi-controller-{log}.log")))
+                .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cross-account-api-operator"))
             .args(["run", "--namespace", namespace, "--resync-interval", resync])
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .args(["--apigateway-quota-scale", &env("XAPI_EMU_TIME_SCALE")])
+            .args(flags)
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL"))
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -172,6 +183,19 @@ impl ControllerProcess {
             child,
             metrics: format!("http://127.0.0.1:{port}/metrics"),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM (a graceful stop), then waits for the process to end.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     /// Waits until `/healthz` and `/readyz` answer `ok` (the first watch list is in).

@@ -1,0 +1,133 @@
+//! Leader election with two controller processes: only the Lease's holder reconciles (the
+//! standby makes no AWS call); the holder SIGKILLed mid-creation, the standby takes over within
+//! the lease duration and finishes without a duplicate; a graceful stop gives the Lease up at
+//! once.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use support::{ControllerProcess, env, is_ready};
+
+const LEASE: &str = "cross-account-api-operator";
+const LEASE_SECONDS: u64 = 15;
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt(LEASE)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+async fn wait_holder(leases: &Api<Lease>, who: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    while holder(leases).await.as_deref() != Some(who) {
+        assert!(
+            started.elapsed() < within,
+            "{who} did not hold the lease within {within:?} (holder {:?})",
+            holder(leases).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    started.elapsed()
+}
+
+fn replica(ns: &str, log: &str) -> ControllerProcess {
+    ControllerProcess::start_with(
+        ns,
+        &env("KUBECONFIG"),
+        "5s",
+        &["--leader-election", "--leader-election-namespace", ns],
+        log,
+    )
+}
+
+async fn aws_calls(c: &ControllerProcess) -> u64 {
+    c.aws_calls().await.values().sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_replica_acts_and_another_takes_over() {
+    let admin = support::admin().await;
+    support::install_crd(&admin).await;
+    let ns = support::namespace(&admin, "leader").await;
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), &ns);
+
+    // The first replica takes the Lease; a second one waits and makes no AWS call.
+    let first = replica(&ns, &format!("{ns}-a"));
+    let first_id = format!("pid-{}", first.pid());
+    wait_holder(&leases, &first_id, Duration::from_secs(30)).await;
+    let mut second = replica(&ns, &format!("{ns}-b"));
+    let second_id = format!("pid-{}", second.pid());
+    second.wait_ready().await;
+
+    let obj = support::example("orders.yaml");
+    let made = support::create(&admin, &ns, &obj).await;
+    let uid = made.metadata.uid.clone().expect("uid");
+    // Mid-creation: the endpoint recorded, the object not Ready yet.
+    support::wait_for(
+        &admin,
+        &ns,
+        "orders",
+        Duration::from_secs(120),
+        "under way",
+        |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.provider.as_ref())
+                .is_some_and(|p| p.vpc_endpoint_id.is_some())
+        },
+    )
+    .await;
+    assert_eq!(aws_calls(&second).await, 0, "the standby called AWS");
+
+    // The holder killed: the standby takes the Lease within its duration and finishes.
+    drop(first);
+    let took = wait_holder(&leases, &second_id, Duration::from_secs(LEASE_SECONDS + 10)).await;
+    eprintln!("took over after {took:?}");
+    support::wait_for(
+        &admin,
+        &ns,
+        "orders",
+        Duration::from_secs(180),
+        "Ready",
+        is_ready,
+    )
+    .await;
+    assert!(aws_calls(&second).await > 0, "the new holder did the work");
+    let kinds = support::tagged_kinds(&uid).await;
+    let one_of_each: std::collections::HashMap<String, usize> = [
+        ("endpoint", 1),
+        ("security group", 1),
+        ("rest api", 2),
+        ("vpc link", 1),
+        ("elb", 2),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(kinds, one_of_each);
+
+    // A graceful stop gives the Lease up: a third replica holds it well before the lease
+    // would have run out.
+    let third = replica(&ns, &format!("{ns}-c"));
+    let third_id = format!("pid-{}", third.pid());
+    third.wait_ready().await;
+    let stopped = Instant::now();
+    second.terminate();
+    wait_holder(&leases, &third_id, Duration::from_secs(LEASE_SECONDS)).await;
+    let after = stopped.elapsed();
+    assert!(
+        after < Duration::from_secs(LEASE_SECONDS),
+        "the Lease passed on after {after:?}"
+    );
+
+    support::delete_and_wait(&admin, &ns, "orders", Duration::from_secs(180)).await;
+    assert!(support::tagged_with(&uid).await.is_empty());
+    drop(third);
+}
