@@ -201,4 +201,66 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         assert!(left.is_empty(), "{} left behind: {left:?}", case.name);
     }
     drop(controller);
+
+    // Someone else's target group under the name the operator derives from the uid: created
+    // while no controller runs, so the operator meets it first. `NameTaken`, and it is never
+    // touched, not even on deletion.
+    let taken = support::create(&admin, &ns, &{
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "name-taken".into();
+        obj
+    })
+    .await;
+    let uid = taken.metadata.uid.clone().expect("uid");
+    let name = format!(
+        "xapi-{}",
+        uid.chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .take(27)
+            .collect::<String>()
+    );
+    let c = support::account(&env("XAPI_CONSUMER_ROLE_ARN")).await;
+    let foreign = c
+        .elb
+        .create_target_group()
+        .name(&name)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
+        .port(443)
+        .vpc_id(env("XAPI_CONSUMER_VPC_ID"))
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .send()
+        .await
+        .expect("someone else's target group");
+    let foreign_arn = foreign.target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
+    let controller = ControllerProcess::start(&ns, &env("KUBECONFIG"), "5s");
+    support::wait_for(&admin, &ns, "name-taken", WAIT, "NameTaken", |o| {
+        condition(o, "LoadBalancerReady").is_some_and(|(s, reason, m)| {
+            s == "False" && reason == "NameTaken" && m.contains(&name)
+        })
+    })
+    .await;
+    support::wait_until(WAIT, "a NameTaken Warning Event", || {
+        warning_with(&admin, &ns, "name-taken", "NameTaken")
+    })
+    .await;
+    support::delete_and_wait(&admin, &ns, "name-taken", WAIT).await;
+    assert!(support::tagged_with(&uid).await.is_empty());
+    let still = c
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&foreign_arn)
+        .send()
+        .await
+        .expect("someone else's group is still there");
+    assert_eq!(still.target_groups().len(), 1);
+    c.elb
+        .delete_target_group()
+        .target_group_arn(&foreign_arn)
+        .send()
+        .await
+        .expect("cleaned up");
+    drop(controller);
 }
