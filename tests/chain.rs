@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use cross_account_api_operator::api::{CrossAccountApi, UID_TAG};
 use cross_account_api_operator::policy;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use support::{ControllerProcess, condition, env, is_ready, wait_until};
@@ -20,104 +19,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(240);
 /// API's `GET /health` check, and the probe.
 const READS_PER_RESYNC: u64 = 22;
 
-/// Binds the chart's ClusterRole rules to the restricted user, after proving it is denied
-/// (once per test binary; the others wait for it).
-async fn restricted_kubeconfig(admin: &kube::Client, ns: &str) -> String {
-    static BOUND: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    BOUND
-        .get_or_init(|| bind_restricted(admin.clone(), ns.to_string()))
-        .await
-        .clone()
-}
-
-async fn bind_restricted(admin: kube::Client, ns: String) -> String {
-    let (admin, ns) = (&admin, ns.as_str());
-    let path = env("XAPI_RESTRICTED_KUBECONFIG");
-    if path.is_empty() {
-        // An external cluster: run the controller as admin.
-        return env("KUBECONFIG");
-    }
-    let restricted = support::client_from(&path).await;
-    let rules: Vec<PolicyRule> =
-        support::repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
-    let roles: Api<ClusterRole> = Api::all(admin.clone());
-    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
-    let role_name = "xapi-tests-operator";
-    let ssa = PatchParams::apply("xapi-tests").force();
-    let role = ClusterRole {
-        metadata: kube::api::ObjectMeta {
-            name: Some(role_name.into()),
-            ..Default::default()
-        },
-        rules: Some(rules),
-        ..Default::default()
-    };
-    // Denied until the role is bound (a binding left by an earlier run on this ground goes first).
-    if bindings
-        .get_opt(role_name)
-        .await
-        .expect("bindings readable")
-        .is_some()
-    {
-        bindings
-            .delete(role_name, &Default::default())
-            .await
-            .expect("old binding removed");
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
-            .list(&ListParams::default())
-            .await
-        {
-            Err(kube::Error::Api(e)) if e.code == 403 => break,
-            other => assert!(
-                std::time::Instant::now() < deadline,
-                "restricted user must start without rights: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    roles
-        .patch(role_name, &ssa, &Patch::Apply(&role))
-        .await
-        .expect("role applied");
-    let binding = ClusterRoleBinding {
-        metadata: kube::api::ObjectMeta {
-            name: Some(role_name.into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "ClusterRole".into(),
-            name: role_name.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            name: "xapi-restricted".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            ..Default::default()
-        }]),
-    };
-    bindings
-        .patch(role_name, &ssa, &Patch::Apply(&binding))
-        .await
-        .expect("binding applied");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "restricted user still denied after the binding"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    path
-}
-
 fn named(mut obj: serde_yaml::Value, name: &str) -> serde_yaml::Value {
     obj["metadata"]["name"] = name.into();
     obj
@@ -127,7 +28,7 @@ async fn setup(test: &str) -> (kube::Client, String, ControllerProcess) {
     let admin = support::admin().await;
     support::install_crd(&admin).await;
     let ns = support::namespace(&admin, test).await;
-    let kubeconfig = restricted_kubeconfig(&admin, &ns).await;
+    let kubeconfig = support::restricted_kubeconfig(&admin, &ns).await;
     let controller = ControllerProcess::start(&ns, &kubeconfig, "5s");
     controller.wait_ready().await;
     (admin, ns, controller)

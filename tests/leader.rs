@@ -1,7 +1,7 @@
 //! Leader election with two controller processes: only the Lease's holder reconciles (the
 //! standby makes no AWS call); the holder SIGKILLed mid-creation, the standby takes over within
 //! the lease duration and finishes without a duplicate; a graceful stop gives the Lease up at
-//! once.
+//! once. The replicas run as a user bound to exactly the chart's ClusterRole and Lease Role.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use support::{ControllerProcess, env, is_ready};
+use support::{ControllerProcess, is_ready};
 
 const LEASE: &str = "cross-account-api-operator";
 const LEASE_SECONDS: u64 = 15;
@@ -38,10 +38,10 @@ async fn wait_holder(leases: &Api<Lease>, who: &str, within: Duration) -> Durati
     started.elapsed()
 }
 
-fn replica(ns: &str, log: &str) -> ControllerProcess {
+fn replica(ns: &str, kubeconfig: &str, log: &str) -> ControllerProcess {
     ControllerProcess::start_with(
         ns,
-        &env("KUBECONFIG"),
+        kubeconfig,
         "5s",
         &["--leader-election", "--leader-election-namespace", ns],
         log,
@@ -58,12 +58,15 @@ async fn one_replica_acts_and_another_takes_over() {
     support::install_crd(&admin).await;
     let ns = support::namespace(&admin, "leader").await;
     let leases: Api<Lease> = Api::namespaced(admin.clone(), &ns);
+    // The replicas act as a user with exactly the chart's ClusterRole and Lease Role.
+    let kubeconfig = support::restricted_kubeconfig(&admin, &ns).await;
+    support::bind_lease_role(&admin, &ns).await;
 
     // The first replica takes the Lease; a second one waits and makes no AWS call.
-    let first = replica(&ns, &format!("{ns}-a"));
+    let first = replica(&ns, &kubeconfig, &format!("{ns}-a"));
     let first_id = format!("pid-{}", first.pid());
     wait_holder(&leases, &first_id, Duration::from_secs(30)).await;
-    let mut second = replica(&ns, &format!("{ns}-b"));
+    let mut second = replica(&ns, &kubeconfig, &format!("{ns}-b"));
     let second_id = format!("pid-{}", second.pid());
     second.wait_ready().await;
 
@@ -116,7 +119,7 @@ async fn one_replica_acts_and_another_takes_over() {
 
     // A graceful stop gives the Lease up: a third replica holds it before the lease could have
     // run out (the holder renewed it at most RENEW_SECONDS before the stop).
-    let third = replica(&ns, &format!("{ns}-c"));
+    let third = replica(&ns, &kubeconfig, &format!("{ns}-c"));
     let third_id = format!("pid-{}", third.pid());
     third.wait_ready().await;
     let stopped = Instant::now();

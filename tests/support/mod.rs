@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cross_account_api_operator::api::{CrossAccountApi, UID_TAG};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
@@ -540,6 +540,145 @@ pub async fn tagged_kinds(uid: &str) -> HashMap<String, usize> {
         *kinds.entry(kind).or_default() += 1;
     }
     kinds
+}
+
+/// Binds the chart's ClusterRole rules to the restricted user, after proving it is denied
+/// (once per test binary; the others wait for it).
+pub async fn restricted_kubeconfig(admin: &kube::Client, ns: &str) -> String {
+    static BOUND: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    BOUND
+        .get_or_init(|| bind_restricted(admin.clone(), ns.to_string()))
+        .await
+        .clone()
+}
+
+async fn bind_restricted(admin: kube::Client, ns: String) -> String {
+    let (admin, ns) = (&admin, ns.as_str());
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef};
+    let path = env("XAPI_RESTRICTED_KUBECONFIG");
+    if path.is_empty() {
+        // An external cluster: run the controller as admin.
+        return env("KUBECONFIG");
+    }
+    let restricted = client_from(&path).await;
+    let rules: Vec<PolicyRule> = repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
+    let roles: Api<ClusterRole> = Api::all(admin.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    let role_name = "xapi-tests-operator";
+    let ssa = PatchParams::apply("xapi-tests").force();
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta {
+            name: Some(role_name.into()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    };
+    // Denied until the role is bound (a binding left by an earlier run on this ground goes first).
+    if bindings
+        .get_opt(role_name)
+        .await
+        .expect("bindings readable")
+        .is_some()
+    {
+        bindings
+            .delete(role_name, &Default::default())
+            .await
+            .expect("old binding removed");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.code == 403 => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "restricted user must start without rights: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    roles
+        .patch(role_name, &ssa, &Patch::Apply(&role))
+        .await
+        .expect("role applied");
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(role_name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: role_name.into(),
+        },
+        subjects: Some(vec![restricted_user()]),
+    };
+    bindings
+        .patch(role_name, &ssa, &Patch::Apply(&binding))
+        .await
+        .expect("binding applied");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while Api::<CrossAccountApi>::namespaced(restricted.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restricted user still denied after the binding"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    path
+}
+
+/// The user of the restricted kubeconfig, as a binding's subject.
+fn restricted_user() -> k8s_openapi::api::rbac::v1::Subject {
+    k8s_openapi::api::rbac::v1::Subject {
+        kind: "User".into(),
+        name: "xapi-restricted".into(),
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        ..Default::default()
+    }
+}
+
+/// Binds the chart's leader-election Role rules (the Lease) in `ns` to the restricted user.
+pub async fn bind_lease_role(admin: &Client, ns: &str) {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
+    let rules: Vec<PolicyRule> =
+        repo_yaml("charts/cross-account-api-operator/leader-election-rules.yaml");
+    let name = "xapi-tests-leader-election";
+    let ssa = PatchParams::apply("xapi-tests").force();
+    let role = Role {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .patch(name, &ssa, &Patch::Apply(&role))
+        .await
+        .expect("lease role applied");
+    let binding = RoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![restricted_user()]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .patch(name, &ssa, &Patch::Apply(&binding))
+        .await
+        .expect("lease role bound");
 }
 
 /// Reads a YAML file of the repository.
