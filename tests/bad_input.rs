@@ -262,5 +262,49 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         .send()
         .await
         .expect("cleaned up");
+
+    // A VPC link that goes FAILED: AWS's statusMessage in a Warning Event; the link is deleted,
+    // a new one is made, and the object converges with one link.
+    let failure = "NLB ENIs could not be provisioned";
+    support::http_post(
+        &format!("{}/_xapi/vpclink/fail-next", env("AWS_ENDPOINT_URL")),
+        &json!({ "message": failure }).to_string(),
+    )
+    .await;
+    let failing = support::create(&admin, &ns, &{
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "link-fails".into();
+        obj
+    })
+    .await;
+    let uid = failing.metadata.uid.clone().expect("uid");
+    support::wait_until(WAIT, "a VpcLinkFailed Warning Event", || {
+        warning_with(&admin, &ns, "link-fails", "VpcLinkFailed")
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), &ns);
+    let notes: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("VpcLinkFailed"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(notes.iter().any(|n| n.contains(failure)), "{notes:?}");
+    support::wait_for(
+        &admin,
+        &ns,
+        "link-fails",
+        WAIT,
+        "Ready with a new link",
+        is_ready,
+    )
+    .await;
+    let kinds = support::tagged_kinds(&uid).await;
+    assert_eq!(kinds.get("vpc link"), Some(&1), "{kinds:?}");
+    support::delete_and_wait(&admin, &ns, "link-fails", WAIT).await;
+    assert!(support::tagged_with(&uid).await.is_empty());
     drop(controller);
 }

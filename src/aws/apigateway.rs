@@ -1004,29 +1004,6 @@ impl ApiGateway {
 
     // ----- VPC links -------------------------------------------------------------------------
 
-    /// The operator's VPC link: `known_id` if it still exists and carries `uid`, else the one
-    /// tagged with `uid` (adoption after a crash), else `None`.
-    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]
-    pub async fn find_owned_vpc_link(
-        &self,
-        known_id: Option<&str>,
-        uid: &str,
-    ) -> Result<Owned<VpcLink>> {
-        if let Some(id) = known_id
-            && let Some(l) = self
-                .find("GetVpcLink", || {
-                    self.client.get_vpc_link().vpc_link_id(id).send()
-                })
-                .await?
-            && tagged(l.tags(), uid)
-            && let Some(link) =
-                vpc_link_from(l.id(), l.status(), l.status_message(), l.target_arns())
-        {
-            return Ok(Owned::one(link));
-        }
-        Ok(Owned::first_of(self.owned_vpc_links(uid).await?))
-    }
-
     /// Every VPC link tagged with `uid`, by id: more than one only when a create (which takes
     /// no client token) was repeated after its answer was lost.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]

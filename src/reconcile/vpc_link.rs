@@ -61,35 +61,48 @@ pub async fn ensure(
     journal: &Journal,
 ) -> Result<Option<VpcLink>> {
     let apigw = &side.clients.apigateway;
-    // I/O: by status id, else by uid tag (a crash after create), else create.
-    let found = apigw
-        .find_owned_vpc_link(status.vpc_link_id.as_deref(), &side.owner.uid)
-        .await?;
-    for extra in &found.extras {
+    // I/O: every link with the uid (one read: AWS allows 20 links per account and region), so
+    // that a failed link left behind and copies from lost answers are always seen. The one kept:
+    // the recorded one, else one that has not failed (a crash after create), else create.
+    let mut all = apigw.owned_vpc_links(&side.owner.uid).await?;
+    let kept_at = all
+        .iter()
+        .position(|l| status.vpc_link_id.as_ref() == Some(&l.id))
+        .or_else(|| all.iter().position(|l| l.status != "FAILED"))
+        .or((!all.is_empty()).then_some(0));
+    let found = kept_at.map(|i| all.remove(i));
+    for extra in &all {
         delete_copy(side, extra, journal).await?;
     }
-    let link = match found.keep {
-        // A FAILED link never recovers: remove it so the next attempt makes a new one.
+    let kept = match found {
+        // A FAILED link never recovers: it goes, and a new one is made.
         Some(l) if l.status == "FAILED" => {
-            apigw.delete_vpc_link(&l.id).await?;
-            status.vpc_link_id = None;
+            let why = l
+                .status_message
+                .clone()
+                .unwrap_or_else(|| "VPC link FAILED".into());
+            journal.warning("VpcLinkFailed", format!("VPC link {} FAILED: {why}", l.id));
             status.vpc_link_status = Some(l.status.clone());
-            journal.warning(
-                "VpcLinkFailed",
-                format!(
-                    "VPC link {} FAILED: {}",
-                    l.id,
-                    l.status_message.clone().unwrap_or_default()
-                ),
-            );
-            return Err(Error::Aws {
-                operation: "GetVpcLink",
-                account: side.key.account(),
-                code: "VpcLinkFailed".into(),
-                message: l.status_message.unwrap_or_else(|| "VPC link FAILED".into()),
-                class: ErrorClass::Retryable,
-            });
+            match apigw.delete_vpc_link(&l.id).await {
+                Ok(()) => {
+                    status.vpc_link_id = None;
+                    return Err(Error::Aws {
+                        operation: "GetVpcLink",
+                        account: side.key.account(),
+                        code: "VpcLinkFailed".into(),
+                        message: why,
+                        class: ErrorClass::Retryable,
+                    });
+                }
+                // The edge's integrations name it (they are set while a link is PENDING):
+                // a new link first; the failed one goes once the integrations moved.
+                Err(e) if e.class() == ErrorClass::InUse => None,
+                Err(e) => return Err(e),
+            }
         }
+        other => other,
+    };
+    let link = match kept {
         Some(l) => l,
         None if !nlb_active => return Ok(None),
         None => {
@@ -138,14 +151,25 @@ pub async fn ensure(
 /// Deletes a second VPC link of the object (left by a create repeated after its lost answer).
 async fn delete_copy(side: &Side<'_>, extra: &VpcLink, journal: &Journal) -> Result<()> {
     if extra.status != "DELETING" {
-        side.clients.apigateway.delete_vpc_link(&extra.id).await?;
-        journal.warning(
-            "DeletedDuplicateVpcLink",
-            format!(
-                "deleted VPC link {}, a second copy of this object's",
-                extra.id
-            ),
-        );
+        match side.clients.apigateway.delete_vpc_link(&extra.id).await {
+            // Still named by an integration being moved to the object's link: next time.
+            Err(e) if e.class() == ErrorClass::InUse => return Ok(()),
+            other => other?,
+        }
+        if extra.status == "FAILED" {
+            journal.normal(
+                "DeletedFailedVpcLink",
+                format!("deleted failed VPC link {}", extra.id),
+            );
+        } else {
+            journal.warning(
+                "DeletedDuplicateVpcLink",
+                format!(
+                    "deleted VPC link {}, a second copy of this object's",
+                    extra.id
+                ),
+            );
+        }
     }
     Ok(())
 }

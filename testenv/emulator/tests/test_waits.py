@@ -88,3 +88,18 @@ def test_time_scale_shortens_waits(emu):
     wait_for(lambda: ec2.describe_vpc_endpoints(
         VpcEndpointIds=[ep["VpcEndpointId"]])["VpcEndpoints"][0]["State"] == "available", timeout=5)
     assert TIME_SCALE  # the session scale is restored by the autouse fixture
+
+
+def test_fail_next_link_is_a_harness_knob(emu):
+    """Not an AWS rule: the next created link ends FAILED with the message given; only one."""
+    emu.config(waits={"nlb_provisioning": 0, "vpc_link_pending": 4})
+    _ec2, (_vpc, subnets) = _net(emu, second_octet=4)
+    nlb = make_nlb(emu.client("elbv2", ACCOUNT), "waits-fail-next", subnets)
+    apigw = emu.client("apigateway", ACCOUNT)
+    emu._call("POST", "/_xapi/vpclink/fail-next", {"message": "NLB ENIs could not be provisioned"})
+    failed = apigw.create_vpc_link(name="fails", targetArns=[nlb])
+    ok = apigw.create_vpc_link(name="works", targetArns=[nlb])
+    settled = lambda i: (lambda l: l if l["status"] != "PENDING" else None)(apigw.get_vpc_link(vpcLinkId=i))
+    assert wait_for(lambda: settled(failed["id"]), timeout=10)["statusMessage"] == "NLB ENIs could not be provisioned"
+    assert wait_for(lambda: settled(failed["id"]), timeout=10)["status"] == "FAILED"
+    assert wait_for(lambda: settled(ok["id"]), timeout=10)["status"] == "AVAILABLE"

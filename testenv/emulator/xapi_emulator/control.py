@@ -12,6 +12,7 @@ GET  /_xapi/faults   injected faults since start/reset, per service and kind,
 GET  /_xapi/requests?since=N   logged AWS requests with seq >= N, and "next"
 GET  /_xapi/sts/sessions, POST /_xapi/iam/roles   see sts.py
 GET|POST /_xapi/crashpoint   see crashpoint.py
+POST /_xapi/vpclink/fail-next   see vpclink.py
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import crashpoint, faults, quotas, requestlog, sts
+from . import crashpoint, faults, quotas, requestlog, sts, vpclink
 from .settings import SETTINGS, ConfigError
 
 
@@ -59,6 +60,7 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
             sts.reset()
             faults.reset()
             crashpoint.reset()
+            vpclink.reset()
             requestlog.reset()
             if not (isinstance(body, dict) and body.get("moto") is False):
                 reset_moto()
@@ -68,6 +70,8 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if path == "/_xapi/requests" and method == "GET":
             query = parse_qs(environ.get("QUERY_STRING", ""))
             return _json(start_response, "200 OK", requestlog.since(int(query.get("since", ["0"])[0])))
+        if path == "/_xapi/vpclink/fail-next" and method == "POST":
+            return _json(start_response, "200 OK", vpclink.fail_next(_read_json(environ)))
         if path == "/_xapi/crashpoint" and method == "GET":
             return _json(start_response, "200 OK", crashpoint.status())
         if path == "/_xapi/crashpoint" and method == "POST":

@@ -10,6 +10,10 @@
   DELETING for ``vpc_link_deleting`` seconds and is then gone
   (NotFoundException), as AWS has no DELETED state.
 * UpdateVpcLink applies /name and /description.
+* A test harness, not an AWS rule: ``POST /_xapi/vpclink/fail-next
+  {"message": "..."}`` makes the next created link end FAILED with that
+  ``statusMessage`` (AWS's VpcLink has status FAILED and a statusMessage; the
+  causes it lists, such as an NLB in a bad state, are hard to stage).
 """
 
 from __future__ import annotations
@@ -28,6 +32,21 @@ from .patchops import Field, Schema
 NLB_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):(\d{12}):loadbalancer/net/[^/]+/[0-9a-f]+$")
 
 MSG_PENDING = "VPC link is provisioning ENIs"
+
+_fail_next: list[str] = []
+
+
+def fail_next(body: Any) -> dict[str, Any]:
+    """Control: the next created link ends FAILED with ``body["message"]``."""
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message:
+        raise ValueError("vpclink.fail-next: {\"message\": \"...\"} expected")
+    _fail_next[:] = [message]
+    return {"fail_next": message}
+
+
+def reset() -> None:
+    _fail_next.clear()
 MSG_AVAILABLE = "Your vpc link is ready for use"
 MSG_DELETING = "VPC link is being deleted"
 MSG_MALFORMED = "NLB ARN is malformed."
@@ -119,6 +138,8 @@ def _create_vpc_link(orig):
                 else "Target arns must be specified for vpc link."
             )
         failure = _failure_for(target_arns[0], self.account_id, self.region_name)
+        if failure is None and _fail_next:
+            failure = _fail_next.pop()
         link = orig(self, name, description, target_arns, tags)
         link.xapi_created = clock.now()
         link.xapi_failure = failure
