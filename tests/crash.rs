@@ -7,6 +7,7 @@
 //!
 //! `XAPI_CRASH_POINTS=all` replays every point (`./dev crash`, which also covers the routes
 //! example and writes the table README.md shows); by default a few points of each phase run.
+//! `XAPI_CRASH_POINTS=6,7` and `XAPI_CRASH_EXAMPLES=shop-routes.yaml` replay chosen ones.
 
 mod support;
 
@@ -242,7 +243,12 @@ async fn a_crash_after_any_write_duplicates_and_leaks_nothing() {
         .split(',')
         .filter_map(|k| k.trim().parse().ok())
         .collect();
-    let examples: Vec<&str> = if all {
+    // XAPI_CRASH_EXAMPLES=shop-routes.yaml picks the examples; default: both with all points,
+    // else the single-route one.
+    let picked = std::env::var("XAPI_CRASH_EXAMPLES").unwrap_or_default();
+    let examples: Vec<&str> = if !picked.is_empty() {
+        picked.split(',').map(str::trim).collect()
+    } else if all {
         vec!["orders.yaml", "shop-routes.yaml"]
     } else {
         vec!["orders.yaml"]
