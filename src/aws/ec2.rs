@@ -559,38 +559,44 @@ impl Ec2 {
 
     /// Allows TCP 443 from these CIDRs.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "AuthorizeSecurityGroupIngress"))]
+    /// A rule that exists already (a retry after a lost answer) counts as allowed.
     pub async fn allow_https_from(&self, group_id: &str, cidrs: &[String]) -> Result<()> {
-        self.client
+        match self
+            .client
             .authorize_security_group_ingress()
             .group_id(group_id)
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(|e| {
-                self.settling(
-                    to_error("AuthorizeSecurityGroupIngress", &self.account)(e),
-                    &[group_id],
-                )
-            })?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
+            Err(e) => Err(self.settling(
+                to_error("AuthorizeSecurityGroupIngress", &self.account)(e),
+                &[group_id],
+            )),
+        }
     }
 
     /// Removes TCP 443 from these CIDRs.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "RevokeSecurityGroupIngress"))]
+    /// A rule already gone counts as removed.
     pub async fn revoke_https_from(&self, group_id: &str, cidrs: &[String]) -> Result<()> {
-        self.client
+        match self
+            .client
             .revoke_security_group_ingress()
             .group_id(group_id)
             .ip_permissions(https_permission(cidrs))
             .send()
             .await
-            .map_err(|e| {
-                self.settling(
-                    to_error("RevokeSecurityGroupIngress", &self.account)(e),
-                    &[group_id],
-                )
-            })?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => Ok(()),
+            Err(e) => Err(self.settling(
+                to_error("RevokeSecurityGroupIngress", &self.account)(e),
+                &[group_id],
+            )),
+        }
     }
 
     /// Deletes a security group; one already gone counts as deleted. DependencyViolation (an
