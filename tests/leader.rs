@@ -105,16 +105,7 @@ async fn one_replica_acts_and_another_takes_over() {
     .await;
     assert!(aws_calls(&second).await > 0, "the new holder did the work");
     let kinds = support::tagged_kinds(&uid).await;
-    let one_of_each: std::collections::HashMap<String, usize> = [
-        ("endpoint", 1),
-        ("security group", 1),
-        ("rest api", 2),
-        ("vpc link", 1),
-        ("elb", 2),
-    ]
-    .into_iter()
-    .map(|(k, n)| (k.to_string(), n))
-    .collect();
+    let one_of_each = support::one_of_each();
     assert_eq!(kinds, one_of_each);
 
     // A graceful stop gives the Lease up: a third replica holds it before the lease could have

@@ -163,16 +163,7 @@ async fn faults_waits_and_deleting_while_provisioning() {
         );
         // The test's own look-ups run with the faults off.
         drop(settings);
-        let one_of_each: std::collections::HashMap<String, usize> = [
-            ("endpoint", 1),
-            ("security group", 1),
-            ("rest api", 2),
-            ("vpc link", 1),
-            ("elb", 2),
-        ]
-        .into_iter()
-        .map(|(k, n)| (k.to_string(), n))
-        .collect();
+        let one_of_each = support::one_of_each();
         for (name, uid) in names.iter().zip(&uids) {
             let kinds = support::tagged_kinds(uid).await;
             assert_eq!(kinds, one_of_each, "{name}");

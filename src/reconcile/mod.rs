@@ -116,7 +116,8 @@ pub async fn delete_extra_rest_apis(
     delete_rest_api_copies(side, keep, all, journal).await
 }
 
-async fn delete_rest_api_copies(
+/// Deletes the REST APIs of `copies` other than `keep` (Warning Event `DeletedDuplicateRestApi`).
+pub(crate) async fn delete_rest_api_copies(
     side: &Side<'_>,
     keep: &str,
     copies: Vec<RestApi>,

@@ -286,7 +286,7 @@ async fn find_or_create(
     let mut found = owned.of_route(side, route.path).await?;
     if !found.is_empty() {
         let keep = found.remove(0);
-        delete_copies(side, &keep.id, found, journal).await?;
+        super::delete_rest_api_copies(side, &keep.id, found, journal).await?;
         return Ok(keep);
     }
     let policy = policy::created_policy(vpce).to_string();
@@ -306,7 +306,7 @@ async fn find_or_create(
         .into_iter()
         .filter(|a| route_of(a) == route.path)
         .collect();
-    delete_copies(side, &api.id, copies, journal).await?;
+    super::delete_rest_api_copies(side, &api.id, copies, journal).await?;
     journal.normal(
         "CreatedPrivateApi",
         format!(
@@ -315,22 +315,6 @@ async fn find_or_create(
         ),
     );
     Ok(api)
-}
-
-async fn delete_copies(
-    side: &Side<'_>,
-    keep: &str,
-    copies: Vec<RestApi>,
-    journal: &Journal,
-) -> Result<()> {
-    for extra in copies.into_iter().filter(|a| a.id != keep) {
-        side.clients.apigateway.delete_rest_api(&extra.id).await?;
-        journal.warning(
-            "DeletedDuplicateRestApi",
-            format!("deleted REST API {}, a second copy of {keep}", extra.id),
-        );
-    }
-    Ok(())
 }
 
 /// A created API lists our endpoint in `endpointConfiguration.vpcEndpointIds`.

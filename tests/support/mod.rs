@@ -681,6 +681,20 @@ pub async fn bind_lease_role(admin: &Client, ns: &str) {
         .expect("lease role bound");
 }
 
+/// What `examples/orders.yaml` makes, by kind as [`tagged_kinds`] counts it.
+pub fn one_of_each() -> HashMap<String, usize> {
+    [
+        ("endpoint", 1),
+        ("security group", 1),
+        ("rest api", 2),
+        ("vpc link", 1),
+        ("elb", 2),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect()
+}
+
 /// Reads a YAML file of the repository.
 pub fn repo_yaml<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> T {
     serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).expect("file exists"))
