@@ -110,6 +110,9 @@ class Controller:
 def namespace(name: str) -> str:
     ns = f"bench-{name}-{int(time.time()) % 100000}"
     sh("kubectl", "create", "namespace", ns)
+    # Granted both sides by the ground's AccountRoles (examples/account-roles.yaml).
+    sh("kubectl", "label", "namespace", ns,
+       "apigw.crossaccount.io/provider=granted", "apigw.crossaccount.io/consumer=granted")
     return ns
 
 
@@ -137,7 +140,10 @@ def main() -> None:
     args = ap.parse_args()
     env = ground_env()
     os.environ.update(env)
-    sh("kubectl", "apply", "--server-side", "-f", str(ROOT / "crds/crossaccountapi.yaml"))
+    sh("kubectl", "apply", "--server-side", "-f", str(ROOT / "crds"))
+    state = Path(os.environ.get("XAPI_STATE_DIR", ROOT / ".testenv"))
+    roles = sh(sys.executable, str(ROOT / "testenv/render.py"), str(state / "env"), str(ROOT / "examples/account-roles.yaml"))
+    sh("kubectl", "apply", "-f", "-", inp=roles)
     print("| measurement | result |\n|---|---|", flush=True)
 
     class Rows(list):

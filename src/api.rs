@@ -67,7 +67,7 @@ pub const ROUTE_TAG: &str = "apigw.crossaccount.io/route";
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "!(self.provider.vpcId == self.consumer.vpcId && self.provider.region == self.consumer.region && (has(self.provider.roleArn) ? self.provider.roleArn.split(':')[4] : 'own') == (has(self.consumer.roleArn) ? self.consumer.roleArn.split(':')[4] : 'own'))",
+        "rule": "!(self.provider.vpcId == self.consumer.vpcId && self.provider.region == self.consumer.region && (has(self.provider.roleArn) ? self.provider.roleArn.split(':')[4] : (has(self.provider.roleRef) ? 'ref:' + self.provider.roleRef : 'own')) == (has(self.consumer.roleArn) ? self.consumer.roleArn.split(':')[4] : (has(self.consumer.roleRef) ? 'ref:' + self.consumer.roleRef : 'own')))",
         "message": "spec.consumer.vpcId: the consumer VPC may not be the provider VPC of the same account",
         "fieldPath": ".consumer.vpcId",
     },
@@ -136,6 +136,11 @@ pub struct ProbeSpec {
         "fieldPath": ".externalId",
     },
     {
+        "rule": "!(has(self.roleRef) && has(self.roleArn))",
+        "message": "spec.provider: name an AccountRole in roleRef or give an inline roleArn, not both",
+        "fieldPath": ".roleRef",
+    },
+    {
         "rule": "!has(self.roleArn) || self.roleArn.split(':')[1] == (self.region.startsWith('cn-') ? 'aws-cn' : (self.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws'))",
         "message": "spec.provider.roleArn: the role's partition does not match the region's",
         "fieldPath": ".roleArn",
@@ -164,7 +169,17 @@ pub struct ProviderSpec {
         {"rule": "!self.startsWith('us-iso') && !self.startsWith('eu-iso')", "message": "spec.provider.region: only the aws, aws-cn and aws-us-gov partitions are supported"},
     ]))]
     pub region: String,
-    /// IAM role to assume in the provider account. Absent: the operator's own credentials.
+    /// The AccountRole (cluster-scoped) to act as in the provider account; it must grant this
+    /// object's namespace and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        length(max = 253)
+    )]
+    pub role_ref: Option<String>,
+    /// An inline IAM role to assume in the provider account, accepted only when the operator
+    /// runs with `--allow-inline-roles`. With neither `roleRef` nor `roleArn`: the operator's
+    /// own credentials, only with `--allow-own-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(
@@ -313,6 +328,11 @@ pub struct PrivateApiSpec {
         "fieldPath": ".externalId",
     },
     {
+        "rule": "!(has(self.roleRef) && has(self.roleArn))",
+        "message": "spec.consumer: name an AccountRole in roleRef or give an inline roleArn, not both",
+        "fieldPath": ".roleRef",
+    },
+    {
         "rule": "!has(self.roleArn) || self.roleArn.split(':')[1] == (self.region.startsWith('cn-') ? 'aws-cn' : (self.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws'))",
         "message": "spec.consumer.roleArn: the role's partition does not match the region's",
         "fieldPath": ".roleArn",
@@ -331,7 +351,17 @@ pub struct ConsumerSpec {
         {"rule": "!self.startsWith('us-iso') && !self.startsWith('eu-iso')", "message": "spec.consumer.region: only the aws, aws-cn and aws-us-gov partitions are supported"},
     ]))]
     pub region: String,
-    /// IAM role to assume in the consumer account. Absent: the operator's own credentials.
+    /// The AccountRole (cluster-scoped) to act as in the consumer account; it must grant this
+    /// object's namespace and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        length(max = 253)
+    )]
+    pub role_ref: Option<String>,
+    /// An inline IAM role to assume in the consumer account, accepted only when the operator
+    /// runs with `--allow-inline-roles`. With neither `roleRef` nor `roleArn`: the operator's
+    /// own credentials, only with `--allow-own-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(

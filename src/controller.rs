@@ -17,8 +17,9 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
+use crate::access::{GrantFeeds, Grants};
 use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZER};
-use crate::aws::{AccountKey, AwsClients, Ownership};
+use crate::aws::{AwsClients, Ownership};
 use crate::conditions::{self, StepCondition};
 use crate::error::{Error, ErrorClass, Result};
 use crate::reconcile::{self, Journal, Side, SideName, Sides};
@@ -39,6 +40,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// How often a Ready object is re-checked for drift.
     pub resync: Duration,
+    /// Which roles each object may act as.
+    pub grants: Grants,
     /// Consecutive failed reconciles per object, for the error backoff.
     errors: Mutex<HashMap<String, u32>>,
     /// Consecutive reconciles per object spent waiting on AWS, for the polling delay.
@@ -47,7 +50,13 @@ pub struct Context {
 
 impl Context {
     /// A context.
-    pub fn new(kube: Client, aws: AwsClients, metrics: Arc<Metrics>, resync: Duration) -> Self {
+    pub fn new(
+        kube: Client,
+        aws: AwsClients,
+        metrics: Arc<Metrics>,
+        resync: Duration,
+        grants: Grants,
+    ) -> Self {
         let recorder = Recorder::new(
             kube.clone(),
             Reporter {
@@ -61,6 +70,7 @@ impl Context {
             metrics,
             recorder,
             resync,
+            grants,
             errors: Mutex::default(),
             waits: Mutex::default(),
         }
@@ -123,6 +133,7 @@ pub fn waiting_delay(attempt: u32) -> Duration {
 /// Runs the controller until a shutdown signal.
 pub async fn run(
     ctx: Arc<Context>,
+    feeds: GrantFeeds,
     namespace: Option<String>,
     readiness: Readiness,
 ) -> anyhow_like::Result {
@@ -154,16 +165,27 @@ pub async fn run(
             Predicate::combine(predicates::generation, predicates::finalizers),
             Default::default(),
         );
-    let controller = Controller::for_stream(changes, reader);
-    controller
+    // A grant that changes (an AccountRole, a namespace's labels) re-checks the objects it
+    // concerns at once.
+    let (roles, namespaces) = feeds.watch(ctx.kube.clone());
+    let by_role = reader.clone();
+    let by_namespace = reader.clone();
+    let controller = Controller::for_stream(changes, reader)
+        .watches_stream(roles, move |role| {
+            Grants::users_of(&by_role, &role.name_any())
+        })
+        .watches_stream(namespaces, move |ns| {
+            Grants::in_namespace(&by_namespace, &ns.name_any())
+        });
+    let objects = controller
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 warn!(error = %e, "reconcile failed");
             }
-        })
-        .await;
+        });
+    tokio::join!(objects, crate::account_role_check::run(ctx));
     info!("controller stopped");
     Ok(())
 }
@@ -217,41 +239,39 @@ fn error_policy(obj: Arc<CrossAccountApi>, err: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(delay)
 }
 
-fn sides<'a>(
+/// Both sides' clients. The grants are checked first, so a side the object may not use makes
+/// no AWS call at all.
+async fn sides<'a>(
     ctx: &'a Context,
     obj: &CrossAccountApi,
     owner: &'a Ownership,
-) -> impl std::future::Future<Output = std::result::Result<Sides<'a>, (SideName, Error)>> + 'a {
-    let provider_key = AccountKey {
-        role_arn: obj.spec.provider.role_arn.clone(),
-        external_id: obj.spec.provider.external_id.clone(),
-        region: obj.spec.provider.region.clone(),
-    };
-    let consumer_key = AccountKey {
-        role_arn: obj.spec.consumer.role_arn.clone(),
-        external_id: obj.spec.consumer.external_id.clone(),
-        region: obj.spec.consumer.region.clone(),
-    };
-    async move {
-        let (provider, consumer) = tokio::join!(
-            ctx.aws.for_account(&provider_key),
-            ctx.aws.for_account(&consumer_key)
-        );
-        let provider = provider.map_err(|e| (SideName::Provider, e))?;
-        let consumer = consumer.map_err(|e| (SideName::Consumer, e))?;
-        Ok(Sides {
-            provider: Side {
-                key: provider_key,
-                clients: provider,
-                owner,
-            },
-            consumer: Side {
-                key: consumer_key,
-                clients: consumer,
-                owner,
-            },
-        })
-    }
+) -> std::result::Result<Sides<'a>, (SideName, Error)> {
+    let provider_key = ctx
+        .grants
+        .key_for(obj, SideName::Provider)
+        .map_err(|e| (SideName::Provider, e))?;
+    let consumer_key = ctx
+        .grants
+        .key_for(obj, SideName::Consumer)
+        .map_err(|e| (SideName::Consumer, e))?;
+    let (provider, consumer) = tokio::join!(
+        ctx.aws.for_account(&provider_key),
+        ctx.aws.for_account(&consumer_key)
+    );
+    let provider = provider.map_err(|e| (SideName::Provider, e))?;
+    let consumer = consumer.map_err(|e| (SideName::Consumer, e))?;
+    Ok(Sides {
+        provider: Side {
+            key: provider_key,
+            clients: provider,
+            owner,
+        },
+        consumer: Side {
+            key: consumer_key,
+            clients: consumer,
+            owner,
+        },
+    })
 }
 
 fn ownership(obj: &CrossAccountApi) -> Result<Ownership> {
@@ -360,7 +380,30 @@ async fn cleanup(
             ctx.reset_attempts(&object_key(obj));
             return Ok(Action::await_change());
         }
-        Err((_, e)) => return Err(e),
+        // Nothing is deleted with credentials the object may no longer use: the finalizer
+        // stays until the grant is back (or an admin removes it), and the status says why.
+        Err((_, e)) => {
+            if matches!(e, Error::NotPermitted { .. }) {
+                let old = obj.status.clone().unwrap_or_default();
+                let mut status = old.clone();
+                status.conditions = conditions::set_one(
+                    &old.conditions,
+                    StepCondition::not_ready("Ready", e.reason(), e.to_string()),
+                    obj.metadata.generation,
+                    &Time(jiff::Timestamp::now()),
+                );
+                patch_status(api, obj, &old, status).await?;
+                publish_one(
+                    ctx,
+                    obj,
+                    kube::runtime::events::EventType::Warning,
+                    &e.reason(),
+                    format!("deletion waits: {e}"),
+                )
+                .await;
+            }
+            return Err(e);
+        }
     };
     let journal = Journal::default();
     let outcome = reconcile::cleanup::run(&sides, obj, &journal).await;
@@ -368,6 +411,9 @@ async fn cleanup(
     match outcome? {
         None => {
             ctx.reset_attempts(&object_key(obj));
+            ctx.aws
+                .forget(&[sides.provider.key, sides.consumer.key])
+                .await;
             ctx.metrics.reconciled("deleted");
             info!("cleaned up");
             Ok(Action::await_change())

@@ -71,6 +71,17 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The object may not act as it asks on one side (an AccountRole that does not grant its
+    /// namespace, an inline role or the operator's own credentials while not allowed).
+    #[error("{field}: {message}")]
+    NotPermitted {
+        /// The condition reason: `RoleNotPermitted`, `InlineRoleNotAllowed`, …
+        reason: &'static str,
+        /// The spec field at fault, e.g. `spec.provider.roleRef`.
+        field: String,
+        /// Why.
+        message: String,
+    },
     /// Deletion waits on AWS (a VPC link still deleting, an NLB still in use); the finalizer stays.
     #[error("deleting: {0}")]
     DeletionPending(String),
@@ -184,7 +195,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Aws { class, .. } => *class,
-            Error::InvalidSpec { .. } => ErrorClass::Terminal,
+            Error::InvalidSpec { .. } | Error::NotPermitted { .. } => ErrorClass::Terminal,
             Error::DeletionPending(_) => ErrorClass::InUse,
             Error::Unexpected { .. } | Error::Kube(_) | Error::Finalizer(_) => {
                 ErrorClass::Retryable
@@ -209,6 +220,7 @@ impl Error {
             },
             Error::Unexpected { .. } => "UnexpectedAwsAnswer".into(),
             Error::InvalidSpec { .. } => "InvalidSpec".into(),
+            Error::NotPermitted { reason, .. } => (*reason).into(),
             Error::DeletionPending(_) => "Deleting".into(),
             Error::Kube(_) => "KubernetesApiError".into(),
             Error::Finalizer(_) => "CleanupFailed".into(),

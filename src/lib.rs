@@ -2,6 +2,9 @@
 //! internet through a regional REST API of another, from one `CrossAccountApi` object.
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod account_role;
+pub mod account_role_check;
 pub mod api;
 pub mod aws;
 pub mod conditions;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cross_account_api_operator::access::{AccessPolicy, Grants};
 use cross_account_api_operator::aws::{AwsClients, LimiterSettings};
 use cross_account_api_operator::controller::{self, Context};
 use cross_account_api_operator::telemetry::{self, Metrics, Readiness};
-use cross_account_api_operator::{api, leader};
+use cross_account_api_operator::{account_role, api, leader};
 
 #[derive(Parser)]
 #[command(name = "cross-account-api-operator", version, about)]
@@ -22,7 +23,7 @@ struct Cli {
 enum Command {
     /// Run the controller (Kubernetes from KUBECONFIG or in-cluster; AWS from the standard chain).
     Run(RunArgs),
-    /// Print the CustomResourceDefinition as YAML.
+    /// Print the CustomResourceDefinitions (CrossAccountApi, AccountRole) as YAML.
     Crd,
 }
 
@@ -47,14 +48,22 @@ struct RunArgs {
     /// (1.0: AWS's defaults; below 1 for an account with raised quotas).
     #[arg(long, env = "XAPI_APIGATEWAY_QUOTA_SCALE", default_value_t = 1.0)]
     apigateway_quota_scale: f64,
+    /// Accept an inline `roleArn` in a CrossAccountApi (any tenant may then name any role the
+    /// operator can assume). Off: only AccountRoles.
+    #[arg(long, env = "XAPI_ALLOW_INLINE_ROLES", default_value_t = false)]
+    allow_inline_roles: bool,
+    /// Act with the operator's own credentials (its own account) for a side that names no
+    /// role. Off: such a side is refused.
+    #[arg(long, env = "XAPI_ALLOW_OWN_CREDENTIALS", default_value_t = false)]
+    allow_own_credentials: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
-        Command::Crd => match api::crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
+        Command::Crd => match api::crd_yaml().and_then(|a| Ok((a, account_role::crd_yaml()?))) {
+            Ok((objects, roles)) => {
+                print!("{objects}---\n{roles}");
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
@@ -108,13 +117,18 @@ async fn run(args: RunArgs) -> Result<(), String> {
         },
     )
     .await;
+    let (grants, feeds) = Grants::new(AccessPolicy {
+        allow_inline_roles: args.allow_inline_roles,
+        allow_own_credentials: args.allow_own_credentials,
+    });
     let ctx = Arc::new(Context::new(
         kube.clone(),
         aws,
         metrics,
         args.resync_interval,
+        grants,
     ));
-    let result = controller::run(ctx, args.namespace, readiness).await;
+    let result = controller::run(ctx, feeds, args.namespace, readiness).await;
     if args.leader_election {
         leader::release(kube, &args.leader_election_namespace, LEASE_NAME, &me).await;
     }

@@ -337,9 +337,15 @@ async fn held_to_aws_rules() {
 
     // 7. A role whose trust policy wants another ExternalId: AccessDenied in the condition, with
     //    STS's message, and no retry every second.
+    let wrong_id = format!("{ns}-wrong-external-id");
+    let mut role = support::example_docs("account-roles.yaml").remove(0);
+    role["metadata"]["name"] = wrong_id.clone().into();
+    role["spec"]["externalId"] = "not-the-seeded-one".into();
+    role["spec"]["namespaces"] = vec![serde_yaml::Value::from(ns.clone())].into();
+    support::apply_account_role(&admin, &role).await;
     let mut denied = support::example("orders.yaml");
     denied["metadata"]["name"] = "denied".into();
-    denied["spec"]["provider"]["externalId"] = "not-the-seeded-one".into();
+    denied["spec"]["provider"]["roleRef"] = wrong_id.clone().into();
     support::create(&admin, &ns, &denied).await;
     let refused = support::wait_for(&admin, &ns, "denied", READY, "AccessDenied", |o| {
         condition(o, "EndpointReady").is_some_and(|c| c.1 == "AccessDenied")
@@ -350,11 +356,13 @@ async fn held_to_aws_rules() {
         message.contains("AssumeRole") && message.contains("not authorized"),
         "{message}"
     );
+    // The object's own sessions (the AccountRole's check has a session name of its own).
     let sessions = |all: &Value| {
         all.as_array()
             .map(|a| {
                 a.iter()
                     .filter(|s| s["external_id"] == "not-the-seeded-one")
+                    .filter(|s| s["role_session_name"] == format!("xapi-{ns}-denied").as_str())
                     .count()
             })
             .unwrap_or(0)
@@ -368,6 +376,7 @@ async fn held_to_aws_rules() {
         later - first
     );
     support::delete_and_wait(&admin, &ns, "denied", READY).await;
+    support::delete_account_role(&admin, &wrong_id).await;
 
     // 8. Adopted private APIs the chain cannot use: one whose execute-api endpoint is disabled,
     //    one whose policy would pass AWS's 8,192 characters with the operator's statement. Both

@@ -1,7 +1,8 @@
 //! Input the schema accepts but AWS refuses: each case shows `Ready=False` with AWS's code as
 //! the reason and its message on the step's condition, and a Warning Event with that reason;
 //! then either the spec is fixed and the object converges, or it is deleted and nothing with
-//! its uid tag remains. The cases run side by side under one controller.
+//! its uid tag remains. The cases run side by side under one controller; a refusal that needs a
+//! change of the spec is retried on a growing delay.
 
 mod support;
 
@@ -109,6 +110,40 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
 
     let cases = vec![
         Case {
+            name: "no-such-vpc",
+            bad: ("/spec/provider/vpcId", json!("vpc-0fffffffffffffff0")),
+            condition: "EndpointReady",
+            reason: "InvalidVpcIDNotFound",
+            message: "vpc-0fffffffffffffff0",
+            fix: Some(("/spec/provider/vpcId", json!(env("XAPI_PROVIDER_VPC_ID")))),
+        },
+        Case {
+            name: "no-such-private-api",
+            bad: ("/spec/provider/privateApi/id", json!("a0b1c2d3e4")),
+            condition: "PrivateApiReady",
+            reason: "InvalidSpec",
+            message: "spec.provider.privateApi.id",
+            fix: None,
+        },
+        Case {
+            name: "no-such-function",
+            bad: (
+                "/spec/consumer/regionalApi/authorizer",
+                json!({"lambdaArn": format!(
+                    "arn:aws:lambda:{}:{}:function:no-such-authorizer",
+                    env("XAPI_REGION"),
+                    env("XAPI_CONSUMER_ACCOUNT")
+                )}),
+            ),
+            condition: "RegionalApiReady",
+            reason: "InvalidSpec",
+            message: "spec.consumer.regionalApi.authorizer.lambdaArn: arn:aws:lambda:",
+            fix: Some((
+                "/spec/consumer/regionalApi/authorizer/lambdaArn",
+                json!(env("XAPI_AUTHORIZER_FUNCTION_ARN")),
+            )),
+        },
+        Case {
             name: "no-such-subnet",
             bad: (
                 "/spec/provider/subnetIds",
@@ -149,6 +184,7 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
     ];
 
     let api: Api<CrossAccountApi> = Api::namespaced(admin.clone(), &ns);
+    let log_start = support::emulator_log_end().await;
     let mut uids = Vec::new();
     for case in &cases {
         let mut obj: Value = serde_json::to_value(support::example("orders.yaml")).expect("json");
@@ -172,6 +208,32 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         })
         .await;
     }
+    // A refusal that only a change of the spec can mend is retried on a growing delay: the
+    // gaps between the controller's CreateVpcEndpoint attempts with the foreign subnet grow.
+    let (mut since, mut attempts) = (log_start, Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    while attempts.len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CreateVpcEndpoint with the other VPC's subnet tried {} times in 240 s",
+            attempts.len()
+        );
+        let (next, log) = support::emulator_requests(since).await;
+        since = next;
+        attempts.extend(
+            log.iter()
+                .filter(|r| r["operation"] == "CreateVpcEndpoint")
+                .filter(|r| r["params"].to_string().contains(&foreign_vpc_subnet))
+                .filter_map(|r| r["time"].as_f64()),
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let (first, second) = (attempts[1] - attempts[0], attempts[2] - attempts[1]);
+    assert!(
+        second > first * 1.5,
+        "retry delays {first:.1} s then {second:.1} s: not growing"
+    );
+
     for (case, uid) in cases.iter().zip(&uids) {
         match &case.fix {
             Some((pointer, value)) => {

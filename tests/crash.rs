@@ -4,9 +4,12 @@
 //! the controller is SIGKILLed and restarted (mode `kill`), or the write takes effect and its
 //! answer is lost (mode `drop`). Each replay must converge with exactly as many resources of
 //! each kind as the undisturbed run made, and its deletion must leave nothing with the uid tag.
+//! An adopted private API holds one operator statement while the object lives, and its policy
+//! is as it was before once the object is gone.
 //!
 //! `XAPI_CRASH_POINTS=all` replays every point (`./dev crash`, which also covers the routes
-//! example and writes the table README.md shows); by default a few points of each phase run.
+//! example and writes the table README.md shows); by default a few points of each phase of the
+//! two single-route examples run.
 //! `XAPI_CRASH_POINTS=6,7` and `XAPI_CRASH_EXAMPLES=shop-routes.yaml` replay chosen ones.
 
 mod support;
@@ -133,13 +136,17 @@ async fn gone_now(admin: &kube::Client, ns: &str, name: &str) -> bool {
 /// One replay; `Ok(note)` or `Err(what went wrong)`.
 async fn replay(
     g: &mut Ground,
-    example: &str,
+    subject: &Subject,
     name: &str,
     phase: Phase,
     mode: Mode,
     point: usize,
-    expected: &HashMap<String, usize>,
 ) -> Result<String, String> {
+    let (example, expected, adopted) = (
+        subject.example.as_str(),
+        &subject.expected,
+        subject.adopted.as_ref(),
+    );
     let started = Instant::now();
     let obj = object(example, name);
     let mut reached = true;
@@ -159,6 +166,15 @@ async fn replay(
     let kinds = support::tagged_kinds(&uid).await;
     if &kinds != expected {
         return Err(format!("after creation: {kinds:?}, expected {expected:?}"));
+    }
+    if let Some(a) = adopted {
+        let ours = a.operator_statements(&uid).await;
+        if ours != 1 {
+            return Err(format!(
+                "{ours} operator statements on adopted API {}",
+                a.id
+            ));
+        }
     }
     if phase == Phase::Delete {
         crashpoint(json!({"after_write": point, "mode": mode.name()})).await;
@@ -182,6 +198,15 @@ async fn replay(
     if !left.is_empty() {
         return Err(format!("left behind: {left:?}"));
     }
+    if let Some(a) = adopted {
+        let now = a.policy().await;
+        if now != a.original {
+            return Err(format!(
+                "adopted API {}'s policy is {now}, was {}",
+                a.id, a.original
+            ));
+        }
+    }
     let took = started.elapsed().as_secs();
     eprintln!("{example} {phase:?} write {point} {mode:?}: ok in {took} s");
     Ok(if reached {
@@ -189,6 +214,51 @@ async fn replay(
     } else {
         format!("not reached, {took} s")
     })
+}
+
+/// An example under test: what its undisturbed run made, and what it adopts.
+struct Subject {
+    example: String,
+    expected: HashMap<String, usize>,
+    adopted: Option<Adopted>,
+}
+
+/// A private API the example adopts, and its policy before the operator touched it.
+struct Adopted {
+    id: String,
+    provider: support::Account,
+    original: Value,
+}
+
+impl Adopted {
+    async fn of(example: &str) -> Option<Adopted> {
+        let id = support::example(example)["spec"]["provider"]["privateApi"]["id"]
+            .as_str()?
+            .to_string();
+        let provider = support::account(&env("XAPI_PROVIDER_ROLE_ARN")).await;
+        let original = support::rest_api_policy(&provider.apigw, &id).await;
+        Some(Adopted {
+            id,
+            provider,
+            original,
+        })
+    }
+
+    async fn policy(&self) -> Value {
+        support::rest_api_policy(&self.provider.apigw, &self.id).await
+    }
+
+    /// Statements with the operator's Sid for the object `uid`.
+    async fn operator_statements(&self, uid: &str) -> usize {
+        let sid = format!("Xapi{}", uid.replace('-', ""));
+        let policy = self.policy().await;
+        policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["Sid"] == sid.as_str())
+            .count()
+    }
 }
 
 /// The successful writes of an undisturbed creation and deletion, and what it made.
@@ -243,15 +313,19 @@ async fn a_crash_after_any_write_duplicates_and_leaks_nothing() {
         .split(',')
         .filter_map(|k| k.trim().parse().ok())
         .collect();
-    // XAPI_CRASH_EXAMPLES=shop-routes.yaml picks the examples; default: both with all points,
-    // else the single-route one.
+    // XAPI_CRASH_EXAMPLES=shop-routes.yaml picks the examples; default: all three with all
+    // points, else the single-route ones (one creates everything, one adopts the private API).
     let picked = std::env::var("XAPI_CRASH_EXAMPLES").unwrap_or_default();
     let examples: Vec<&str> = if !picked.is_empty() {
         picked.split(',').map(str::trim).collect()
     } else if all {
-        vec!["orders.yaml", "shop-routes.yaml"]
+        vec![
+            "orders.yaml",
+            "shop-routes.yaml",
+            "orders-adopted-with-authorizer.yaml",
+        ]
     } else {
-        vec!["orders.yaml"]
+        vec!["orders.yaml", "orders-adopted-with-authorizer.yaml"]
     };
     let mut table = vec![
         "| object | phase | # | write | SIGKILL after it | its answer lost |".to_string(),
@@ -259,7 +333,13 @@ async fn a_crash_after_any_write_duplicates_and_leaks_nothing() {
     ];
     let mut failures = Vec::new();
     for example in examples {
+        let adopted = Adopted::of(example).await;
         let (creation, deletion, expected) = undisturbed(&mut g, example).await;
+        let subject = Subject {
+            example: example.to_string(),
+            expected,
+            adopted,
+        };
         eprintln!("{example}: writes to Ready {creation:?}; to deleted {deletion:?}");
         for (phase, writes) in [(Phase::Create, &creation), (Phase::Delete, &deletion)] {
             for point in points(writes.len(), all, &listed) {
@@ -271,7 +351,7 @@ async fn a_crash_after_any_write_duplicates_and_leaks_nothing() {
                         if phase == Phase::Create { "c" } else { "d" },
                         if mode == Mode::Kill { "k" } else { "x" },
                     );
-                    match replay(&mut g, example, &name, phase, mode, point, &expected).await {
+                    match replay(&mut g, &subject, &name, phase, mode, point).await {
                         Ok(note) => cells.push(note),
                         Err(e) => {
                             failures.push(format!("{example} {phase:?} {point} {mode:?}: {e}"));

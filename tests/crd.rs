@@ -4,6 +4,7 @@
 
 mod support;
 
+use cross_account_api_operator::account_role::{self, AccountRole};
 use cross_account_api_operator::api::{CrossAccountApi, crd_yaml};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -68,18 +69,116 @@ fn with(mut obj: Value, pointer: &str, value: Option<Value>) -> Value {
 }
 
 #[test]
-fn crd_file_is_in_sync_with_the_types() {
-    let generated = crd_yaml().expect("CRD renders");
-    for path in [
-        "crds/crossaccountapi.yaml",
-        "charts/cross-account-api-operator/crds/crossaccountapi.yaml",
+fn crd_files_are_in_sync_with_the_types() {
+    for (file, generated) in [
+        ("crossaccountapi.yaml", crd_yaml().expect("CRD renders")),
+        (
+            "accountrole.yaml",
+            account_role::crd_yaml().expect("CRD renders"),
+        ),
     ] {
-        let file = std::fs::read_to_string(support::root().join(path)).expect("CRD file exists");
-        assert!(
-            file == generated,
-            "{path} differs from `cross-account-api-operator crd`: regenerate it"
-        );
+        for dir in ["crds", "charts/cross-account-api-operator/crds"] {
+            let path = format!("{dir}/{file}");
+            let on_disk =
+                std::fs::read_to_string(support::root().join(&path)).expect("CRD file exists");
+            assert!(
+                on_disk == generated,
+                "{path} differs from `cross-account-api-operator crd`: regenerate it"
+            );
+        }
     }
+}
+
+#[tokio::test]
+async fn account_roles_are_validated_at_apply_time() {
+    let client = support::admin().await;
+    support::install_crd(&client).await;
+    let valid = json!({
+        "apiVersion": "apigw.crossaccount.io/v1alpha1",
+        "kind": "AccountRole",
+        "metadata": {"name": "crd-valid-role"},
+        "spec": {
+            "roleArn": "arn:aws:iam::222222222222:role/xapi-provider",
+            "externalId": "ext-1234",
+            "namespaces": ["team-a"],
+            "namespaceSelector": {"matchLabels": {"xapi/provider": "orders"}},
+            "regions": ["us-east-1"]
+        }
+    });
+    let roles = Api::<kube::api::DynamicObject>::all_with(
+        client.clone(),
+        &kube::api::ApiResource::erase::<AccountRole>(&()),
+    );
+    let create = |body: Value| {
+        let roles = roles.clone();
+        async move {
+            roles
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(body).expect("dynamic object"),
+                )
+                .await
+        }
+    };
+    let _ = roles.delete("crd-valid-role", &Default::default()).await;
+    create(valid.clone())
+        .await
+        .expect("valid AccountRole accepted");
+    let mut failures = Vec::new();
+    for (what, pointer, value, field) in [
+        (
+            "not a role ARN",
+            "/spec/roleArn",
+            json!("arn:aws:iam::222222222222:user/x"),
+            "spec.roleArn",
+        ),
+        (
+            "unsupported partition",
+            "/spec/roleArn",
+            json!("arn:aws-iso:iam::222222222222:role/x"),
+            "spec.roleArn",
+        ),
+        (
+            "a namespace that is no DNS label",
+            "/spec/namespaces",
+            json!(["Team_A"]),
+            "spec.namespaces[0]",
+        ),
+        (
+            "an external id with a space",
+            "/spec/externalId",
+            json!("a b"),
+            "spec.externalId",
+        ),
+        (
+            "a region of an unsupported partition",
+            "/spec/regions",
+            json!(["us-isob-east-1"]),
+            "spec.regions",
+        ),
+        (
+            "a selector operator Kubernetes does not know",
+            "/spec/namespaceSelector",
+            json!({"matchExpressions": [{"key": "a", "operator": "Near"}]}),
+            "spec.namespaceSelector",
+        ),
+    ] {
+        let body = with(
+            with(valid.clone(), "/metadata/name", Some(json!("crd-bad-role"))),
+            pointer,
+            Some(value),
+        );
+        match create(body).await {
+            Ok(_) => {
+                failures.push(format!("{what}: accepted"));
+                let _ = roles.delete("crd-bad-role", &Default::default()).await;
+            }
+            Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains(field) => {}
+            Err(e) => failures.push(format!("{what}: refused without naming {field}: {e}")),
+        }
+    }
+    let _ = roles.delete("crd-valid-role", &Default::default()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -437,6 +536,24 @@ async fn crd_installs_objects_round_trip_and_invalid_input_is_refused() {
             "spec.consumer.roleArn",
         ),
         (
+            "a provider AccountRole and an inline role at once",
+            with(
+                valid(),
+                &format!("{p}/roleRef"),
+                Some(json!("xapi-provider")),
+            ),
+            "spec.provider: name an AccountRole in roleRef or give an inline roleArn, not both",
+        ),
+        (
+            "a consumer AccountRole that is no Kubernetes name",
+            with(
+                with(valid(), &format!("{c}/roleArn"), None),
+                &format!("{c}/roleRef"),
+                Some(json!("Xapi_Consumer")),
+            ),
+            "spec.consumer.roleRef",
+        ),
+        (
             "role ARN of another partition than the region",
             with(
                 valid(),
@@ -715,6 +832,7 @@ async fn examples_are_accepted() {
         "orders-adopted-with-authorizer.yaml",
         "shop-routes.yaml",
     ] {
+        // (account-roles.yaml is applied by install_crd.)
         let obj = support::example(file);
         let created = support::create(&client, &ns, &obj).await;
         assert!(created.metadata.uid.is_some(), "{file} created");

@@ -124,15 +124,7 @@ async fn team_api(p: &support::Account, name: &str, stage: &str) -> String {
 
 /// The statement ids of a private API's policy, as its own account reads it.
 async fn policy_sids(p: &support::Account, id: &str) -> Vec<String> {
-    let api = p
-        .apigw
-        .get_rest_api()
-        .rest_api_id(id)
-        .send()
-        .await
-        .expect("api");
-    let stored = api.policy().unwrap_or_default().replace("\\\"", "\"");
-    let policy: Value = serde_json::from_str(&stored).unwrap_or_else(|e| panic!("{e}: {stored}"));
+    let policy = support::rest_api_policy(&p.apigw, id).await;
     let mut sids: Vec<String> = policy["Statement"]
         .as_array()
         .into_iter()

@@ -6,6 +6,7 @@
 pub mod apigateway;
 pub mod ec2;
 pub mod elbv2;
+pub mod lambda;
 mod limiter;
 mod metrics;
 
@@ -47,7 +48,8 @@ where
 
 use crate::telemetry::Metrics;
 
-/// Who the operator acts as on one side: a role (or its own credentials) in a region.
+/// Who the operator acts as on one side: a role (or its own credentials) in a region, for one
+/// object's session.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct AccountKey {
     /// Role to assume; `None`: the operator's own credentials.
@@ -56,6 +58,52 @@ pub struct AccountKey {
     pub external_id: Option<String>,
     /// Region of every call.
     pub region: String,
+    /// The AssumeRole session's name and tags; `None`: the operator's own name, no tags.
+    pub session: Option<Session>,
+}
+
+/// Tag key of a session's namespace: trust policies can test `aws:RequestTag/xapi:namespace`.
+pub const SESSION_TAG_NAMESPACE: &str = "xapi:namespace";
+/// Tag key of a session's object name.
+pub const SESSION_TAG_NAME: &str = "xapi:name";
+/// AWS's limit on a RoleSessionName.
+const SESSION_NAME_MAX: usize = 64;
+
+/// An AssumeRole session made for one purpose: its RoleSessionName and its session tags (not
+/// transitive).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Session {
+    /// RoleSessionName, at most 64 characters.
+    pub name: String,
+    /// Session tags.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Session {
+    /// `xapi-<namespace>-<name>` with the tags `xapi:namespace` and `xapi:name`.
+    pub fn for_object(namespace: &str, name: &str) -> Self {
+        Session {
+            name: session_name(&format!("xapi-{namespace}-{name}")),
+            tags: vec![
+                (SESSION_TAG_NAMESPACE.to_string(), namespace.to_string()),
+                (SESSION_TAG_NAME.to_string(), name.to_string()),
+            ],
+        }
+    }
+
+    /// `xapi-accountrole-<name>`, no tags: the operator's own check of an AccountRole.
+    pub fn for_account_role(name: &str) -> Self {
+        Session {
+            name: session_name(&format!("xapi-accountrole-{name}")),
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// A RoleSessionName of at most 64 characters; longer ones end in a hash (`=` joins it: a
+/// session name allows `[\w+=,.@-]`, and `=` never occurs in Kubernetes names).
+fn session_name(full: &str) -> String {
+    crate::limits::fit(full, SESSION_NAME_MAX).replace('~', "=")
 }
 
 impl AccountKey {
@@ -70,7 +118,7 @@ impl AccountKey {
     }
 }
 
-/// The three service clients of one account and region.
+/// The service clients of one account and region.
 #[derive(Clone)]
 pub struct AccountClients {
     /// EC2: VPC endpoints, security groups, subnets, ENIs.
@@ -79,6 +127,8 @@ pub struct AccountClients {
     pub elbv2: elbv2::Elbv2,
     /// API Gateway (REST, v1): APIs, VPC links, deployments.
     pub apigateway: apigateway::ApiGateway,
+    /// Lambda: whether an authorizer's function exists.
+    pub lambda: lambda::Lambda,
 }
 
 /// Builds and caches [`AccountClients`] per [`AccountKey`].
@@ -129,38 +179,9 @@ impl AwsClients {
         if let Some(found) = self.cache.lock().await.get(key) {
             return Ok(found.clone());
         }
-        let region = Region::new(key.region.clone());
-        let mut builder = self.base.to_builder();
-        builder.set_region(Some(region.clone()));
-        // Shared by the three clients: one AssumeRole session per role, refreshed before expiry.
-        builder.set_identity_cache(Some(IdentityCache::lazy().build()));
-        if let Some(role) = &key.role_arn {
-            let mut provider = AssumeRoleProvider::builder(role.clone())
-                .session_name("cross-account-api-operator")
-                .region(region.clone())
-                .configure(&self.base);
-            if let Some(external_id) = &key.external_id {
-                provider = provider.external_id(external_id.clone());
-            }
-            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(
-                provider.build().await,
-            )));
-        }
-        let config = builder.build();
+        let config = self.config_for(key).await;
         let interceptor = metrics::CallMetrics::new(self.metrics.clone());
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&config)
-                .interceptor(interceptor.clone())
-                .build(),
-        );
-        let account = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(to_error("GetCallerIdentity", &key.account()))?
-            .account()
-            .map(str::to_string)
-            .unwrap_or_else(|| key.account());
+        let account = self.caller_account(&config, key, &interceptor).await?;
         let limiter = {
             let mut limiters = self.limiters.lock().await;
             limiters
@@ -169,6 +190,14 @@ impl AwsClients {
                 .clone()
         };
         let clients = AccountClients {
+            lambda: lambda::Lambda::new(
+                aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(&config)
+                        .interceptor(interceptor.clone())
+                        .build(),
+                ),
+                account.clone(),
+            ),
             ec2: ec2::Ec2::new(
                 aws_sdk_ec2::Client::from_conf(
                     aws_sdk_ec2::config::Builder::from(&config)
@@ -200,6 +229,71 @@ impl AwsClients {
         };
         self.cache.lock().await.insert(key.clone(), clients.clone());
         Ok(clients)
+    }
+
+    /// The account the credentials of `key` belong to, asked afresh (no cache): AssumeRole
+    /// and `GetCallerIdentity`.
+    pub async fn check(&self, key: &AccountKey) -> Result<String, Error> {
+        let config = self.config_for(key).await;
+        let interceptor = metrics::CallMetrics::new(self.metrics.clone());
+        self.caller_account(&config, key, &interceptor).await
+    }
+
+    /// Drops the clients (and so the sessions) of `keys`: an object that is gone needs them
+    /// no more.
+    pub async fn forget(&self, keys: &[AccountKey]) {
+        let mut cache = self.cache.lock().await;
+        for key in keys {
+            cache.remove(key);
+        }
+    }
+
+    /// The SDK configuration of `key`: its region, and its role's session (one per key,
+    /// refreshed before expiry by the identity cache the key's clients share).
+    async fn config_for(&self, key: &AccountKey) -> SdkConfig {
+        let region = Region::new(key.region.clone());
+        let mut builder = self.base.to_builder();
+        builder.set_region(Some(region.clone()));
+        builder.set_identity_cache(Some(IdentityCache::lazy().build()));
+        if let Some(role) = &key.role_arn {
+            let session = key.session.as_ref();
+            let mut provider = AssumeRoleProvider::builder(role.clone())
+                .session_name(session.map_or("cross-account-api-operator", |s| s.name.as_str()))
+                .region(region.clone())
+                .configure(&self.base);
+            if let Some(s) = session.filter(|s| !s.tags.is_empty()) {
+                provider = provider.tags(s.tags.clone());
+            }
+            if let Some(external_id) = &key.external_id {
+                provider = provider.external_id(external_id.clone());
+            }
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(
+                provider.build().await,
+            )));
+        }
+        builder.build()
+    }
+
+    /// `GetCallerIdentity` with `config`'s credentials: the account id.
+    async fn caller_account(
+        &self,
+        config: &SdkConfig,
+        key: &AccountKey,
+        interceptor: &metrics::CallMetrics,
+    ) -> Result<String, Error> {
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(config)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        Ok(sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(to_error("GetCallerIdentity", &key.account()))?
+            .account()
+            .map(str::to_string)
+            .unwrap_or_else(|| key.account()))
     }
 }
 
@@ -243,11 +337,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn session_names_fit_aws_limit() {
+        let s = Session::for_object("team-orders", "orders");
+        assert_eq!(s.name, "xapi-team-orders-orders");
+        assert_eq!(
+            s.tags,
+            [
+                ("xapi:namespace".to_string(), "team-orders".to_string()),
+                ("xapi:name".to_string(), "orders".to_string())
+            ]
+        );
+        let long = Session::for_object(&"n".repeat(63), &"o".repeat(192));
+        assert_eq!(long.name.len(), 64);
+        assert!(
+            long.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)),
+            "{}",
+            long.name
+        );
+        let other = Session::for_object(&"n".repeat(63), &"o".repeat(191));
+        assert_ne!(long.name, other.name, "distinct objects, distinct names");
+        assert_eq!(
+            Session::for_account_role("orders-provider").name,
+            "xapi-accountrole-orders-provider"
+        );
+    }
+
+    #[test]
     fn account_label_comes_from_role_arn() {
         let key = AccountKey {
             role_arn: Some("arn:aws-us-gov:iam::222222222222:role/path/xapi".into()),
             external_id: None,
             region: "us-gov-west-1".into(),
+            session: None,
         };
         assert_eq!(key.account(), "222222222222");
         let own = AccountKey {

@@ -14,6 +14,7 @@ use crate::api::{
     AuthorizerSpec, AuthorizerType, ConsumerStatus, CrossAccountApi, DeploymentStatus,
 };
 use crate::aws::apigateway::{self, Authorizer, Integration, Method, RestApi, VpcLink};
+use crate::aws::lambda::Function;
 use crate::error::{Error, Result};
 
 /// Name of the operator's authorizer on the regional API.
@@ -271,6 +272,15 @@ async fn ensure_authorizer(
         .authorizer
         .as_ref()
         .map(|a| wanted_authorizer(a, &obj.spec.consumer.region));
+    if let Some(spec) = &obj.spec.consumer.regional_api.authorizer {
+        // I/O: the function must exist before the edge's methods depend on it.
+        if let Function::Missing(aws) = side.clients.lambda.function(&spec.lambda_arn).await? {
+            return Err(Error::InvalidSpec {
+                field: "spec.consumer.regionalApi.authorizer.lambdaArn".into(),
+                message: format!("{}: {aws}", spec.lambda_arn),
+            });
+        }
+    }
     let mut ours: Vec<Authorizer> = apigw
         .authorizers(api_id)
         .await?

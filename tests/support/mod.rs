@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cross_account_api_operator::account_role::AccountRole;
 use cross_account_api_operator::api::{CrossAccountApi, UID_TAG};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -69,29 +70,68 @@ pub async fn admin() -> Client {
     client_from(&env("KUBECONFIG")).await
 }
 
-/// Installs the CRD (server-side apply of crds/crossaccountapi.yaml) and waits until served.
+/// Installs both CRDs (server-side apply of crds/), waits until they are served, and applies the
+/// ground's AccountRoles (examples/account-roles.yaml).
 pub async fn install_crd(client: &Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let text = std::fs::read_to_string(root().join("crds/crossaccountapi.yaml")).expect("CRD file");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("CRD parses");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch(
-        "crossaccountapis.apigw.crossaccount.io",
-        &PatchParams::apply("xapi-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("CRD applied");
+    for file in ["crds/crossaccountapi.yaml", "crds/accountrole.yaml"] {
+        let crd: CustomResourceDefinition = repo_yaml(file);
+        api.patch(
+            crd.metadata.name.as_deref().expect("CRD name"),
+            &PatchParams::apply("xapi-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("CRD applied");
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     let objects: Api<CrossAccountApi> = Api::all(client.clone());
-    while objects.list(&Default::default()).await.is_err() {
-        assert!(Instant::now() < deadline, "CRD not served after 30s");
+    let roles: Api<AccountRole> = Api::all(client.clone());
+    while objects.list(&Default::default()).await.is_err()
+        || roles.list(&Default::default()).await.is_err()
+    {
+        assert!(Instant::now() < deadline, "CRDs not served after 30s");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for role in example_docs("account-roles.yaml") {
+        apply_account_role(client, &role).await;
     }
 }
 
-/// A fresh namespace named after the test, with a random suffix.
+/// Server-side applies an AccountRole given as YAML.
+pub async fn apply_account_role(client: &Client, role: &serde_yaml::Value) {
+    let name = role["metadata"]["name"].as_str().expect("name").to_string();
+    Api::<AccountRole>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::apply("xapi-tests").force(),
+            &Patch::Apply(role),
+        )
+        .await
+        .expect("AccountRole applied");
+}
+
+/// Deletes an AccountRole (gone already is fine).
+pub async fn delete_account_role(client: &Client, name: &str) {
+    let _ = Api::<AccountRole>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await;
+}
+
+/// The labels by which the ground's AccountRoles grant a namespace each side.
+pub const GRANT_PROVIDER: (&str, &str) = ("apigw.crossaccount.io/provider", "granted");
+/// See [`GRANT_PROVIDER`].
+pub const GRANT_CONSUMER: (&str, &str) = ("apigw.crossaccount.io/consumer", "granted");
+
+/// A fresh namespace named after the test, with a random suffix, granted both sides by the
+/// ground's AccountRoles.
 pub async fn namespace(client: &Client, test: &str) -> String {
+    namespace_labelled(client, test, &[GRANT_PROVIDER, GRANT_CONSUMER]).await
+}
+
+/// A fresh namespace with these labels.
+pub async fn namespace_labelled(client: &Client, test: &str, labels: &[(&str, &str)]) -> String {
     let suffix: String = format!(
         "{:x}",
         std::time::SystemTime::now()
@@ -110,6 +150,12 @@ pub async fn namespace(client: &Client, test: &str) -> String {
     let ns = Namespace {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             ..Default::default()
         },
         ..Default::default()
@@ -123,6 +169,18 @@ pub async fn namespace(client: &Client, test: &str) -> String {
 
 /// An example with the ground's ids filled in, as a YAML value.
 pub fn example(file: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&rendered(file)).expect("example parses")
+}
+
+/// Every document of an example, rendered as [`example`] does.
+pub fn example_docs(file: &str) -> Vec<serde_yaml::Value> {
+    use serde::Deserialize;
+    serde_yaml::Deserializer::from_str(&rendered(file))
+        .map(|doc| serde_yaml::Value::deserialize(doc).expect("example parses"))
+        .collect()
+}
+
+fn rendered(file: &str) -> String {
     let text = std::fs::read_to_string(root().join("examples").join(file)).expect("example exists");
     let mut out = String::new();
     let mut rest = text.as_str();
@@ -133,7 +191,7 @@ pub fn example(file: &str) -> serde_yaml::Value {
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    serde_yaml::from_str(&out).expect("example parses")
+    out
 }
 
 /// The controller as its own process, scoped to one namespace, with a short resync.
@@ -561,7 +619,10 @@ async fn bind_restricted(admin: kube::Client, ns: String) -> String {
         return env("KUBECONFIG");
     }
     let restricted = client_from(&path).await;
-    let rules: Vec<PolicyRule> = repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
+    let mut rules: Vec<PolicyRule> = repo_yaml("charts/cross-account-api-operator/rbac-rules.yaml");
+    rules.extend(repo_yaml::<Vec<PolicyRule>>(
+        "charts/cross-account-api-operator/grant-rules.yaml",
+    ));
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
     let role_name = "xapi-tests-operator";
@@ -825,6 +886,18 @@ where
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A REST API's resource policy as its own account reads it (API Gateway stores it escaped).
+pub async fn rest_api_policy(apigw: &aws_sdk_apigateway::Client, id: &str) -> serde_json::Value {
+    let api = apigw
+        .get_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await
+        .expect("api");
+    let stored = api.policy().unwrap_or_default().replace("\\\"", "\"");
+    serde_json::from_str(&stored).unwrap_or_else(|e| panic!("{e}: {stored}"))
 }
 
 /// The id of the resource at `path` of a REST API, as its account sees it.

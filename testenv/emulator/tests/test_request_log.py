@@ -5,6 +5,8 @@ outcome)."""
 
 import time
 
+import boto3
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -90,3 +92,21 @@ def test_faults_since_and_reset(emu):
     assert all(r["service"] == "ec2" for r in log["requests"])
     faults = emu._call("GET", "/_xapi/faults")
     assert (faults["ec2"]["throttle"], faults["ec2"]["drop"]) == (1, 1)
+
+
+def test_calls_name_the_session_that_made_them(emu):
+    """Each entry names the AssumeRole session (RoleSessionName) whose credentials signed it,
+    as CloudTrail does; calls with long-term keys name none."""
+    arn = emu.ensure_role(ACCOUNT, "log-session")
+    creds = boto3.client("sts", endpoint_url=emu.url, region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing").assume_role(
+        RoleArn=arn, RoleSessionName="xapi-team-orders")["Credentials"]
+    ec2 = boto3.client("ec2", endpoint_url=emu.url, region_name="us-east-1",
+                       aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                       aws_session_token=creds["SessionToken"])
+    since = _requests(emu)["next"]
+    ec2.describe_vpcs()
+    boto3.client("ec2", endpoint_url=emu.url, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").describe_subnets()
+    assert _one(emu, since, "DescribeVpcs")["session"] == "xapi-team-orders"
+    assert _one(emu, since, "DescribeSubnets")["session"] is None

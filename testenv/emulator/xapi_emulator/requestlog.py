@@ -2,7 +2,8 @@
 
 Tests read it over ``GET /_xapi/requests?since=N`` to see what a client really
 sent: which operations, in which account, with which parameters, and how each
-ended (HTTP status, injected fault). Entries are appended when a request
+ended (HTTP status, injected fault), and by which AssumeRole session (its
+RoleSessionName, for credentials the emulator's STS issued). Entries are appended when a request
 completes; ``seq`` grows by one per entry and never restarts (not even on
 reset), so ``since`` from an earlier answer stays meaningful. Only the last
 ``MAX_ENTRIES`` are kept.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import sts
 from .operations import apigateway_operation
 from .request_info import RequestInfo
 
@@ -43,6 +45,8 @@ class Call:
     account: str | None
     region: str | None
     params: dict[str, Any] = field(default_factory=dict)
+    # RoleSessionName of the credentials, when an AssumeRole issued them.
+    session: str | None = None
 
 
 _entries: deque[dict[str, Any]] = deque(maxlen=MAX_ENTRIES)
@@ -118,7 +122,8 @@ def begin(environ: dict, info: RequestInfo | None) -> Call:
         except Exception:  # an access key moto cannot place: leave it open
             account = None
     return Call(time=time.time(), service=service, operation=operation or "", account=account,
-                region=info.region if info is not None else None, params=params)
+                region=info.region if info is not None else None, params=params,
+                session=sts.session_of(info.access_key) if info is not None else None)
 
 
 def finish(call: Call, status: int | None, fault: str | None) -> None:
@@ -128,7 +133,7 @@ def finish(call: Call, status: int | None, fault: str | None) -> None:
         _entries.append({
             "seq": seq, "time": call.time, "service": call.service, "operation": call.operation,
             "account": call.account, "region": call.region, "status": status, "fault": fault,
-            "params": call.params,
+            "params": call.params, "session": call.session,
         })
 
 

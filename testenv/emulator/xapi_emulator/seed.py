@@ -17,6 +17,8 @@ consumer 111111111111: VPC 10.1.0.0/16, subnets 10.1.1.0/24 (a), 10.1.2.0/24 (b)
 provider 222222222222: VPC 10.2.0.0/16, subnets 10.2.1.0/24 (a), 10.2.2.0/24 (b),
     private REST API ``orders-private`` (GET /orders, MOCK 200), a resource
     policy pinned to the foreign endpoint vpce-0123456789abcdef0, stage prod.
+consumer, too: the Lambda function ``edge-authorizer`` (the authorizer example's;
+    stored, never run) and its execution role ``edge-authorizer``.
 
 The two VPCs are connected the way the operator's prerequisite asks: a VPC
 peering connection requested by the consumer, accepted by the provider, and a
@@ -26,10 +28,12 @@ route to the other VPC over it in each VPC's main route table.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
 import urllib.request
+import zipfile
 
 import boto3
 from botocore.config import Config
@@ -42,6 +46,7 @@ PROVIDER_ROLE = f"arn:aws:iam::{PROVIDER_ACCOUNT}:role/xapi-provider"
 CONSUMER_EXTERNAL_ID = "xapi-consumer-ext-7f3a"
 PROVIDER_EXTERNAL_ID = "xapi-provider-ext-2c9d"
 FOREIGN_VPCE = "vpce-0123456789abcdef0"
+AUTHORIZER_FUNCTION = "edge-authorizer"
 
 # Retries absorb the emulator's API Gateway quotas (429) if they are on.
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10})
@@ -147,6 +152,22 @@ def _private_api(apigw) -> str:
     return api_id
 
 
+def _authorizer_function(session: boto3.Session, endpoint: str) -> str:
+    """A function for the example's authorizer to name; the emulator never runs it."""
+    iam = session.client("iam", endpoint_url=endpoint, config=_CONFIG)
+    role = iam.create_role(RoleName=AUTHORIZER_FUNCTION, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                       "Action": "sts:AssumeRole"}],
+    }))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    lam = session.client("lambda", endpoint_url=endpoint, config=_CONFIG)
+    return lam.create_function(FunctionName=AUTHORIZER_FUNCTION, Runtime="python3.12", Role=role,
+                               Handler="index.handler", Code={"ZipFile": code.getvalue()})["FunctionArn"]
+
+
 def seed(endpoint: str) -> dict[str, str]:
     caller_account = _sts(endpoint).get_caller_identity()["Account"]
     _create_role(endpoint, CONSUMER_ROLE, trust_policy(caller_account, CONSUMER_EXTERNAL_ID))
@@ -161,6 +182,7 @@ def seed(endpoint: str) -> dict[str, str]:
                               "10.2.0.0/16", [("10.2.1.0/24", "us-east-1a"), ("10.2.2.0/24", "us-east-1b")])
     pcx, ctable, ptable = _peer(cec2, pec2, cvpc, pvpc)
     api_id = _private_api(provider.client("apigateway", endpoint_url=endpoint, config=_CONFIG))
+    authorizer = _authorizer_function(consumer, endpoint)
     return {
         "XAPI_REGION": REGION,
         "XAPI_CONSUMER_ACCOUNT": CONSUMER_ACCOUNT,
@@ -174,6 +196,7 @@ def seed(endpoint: str) -> dict[str, str]:
         "XAPI_PROVIDER_VPC_ID": pvpc,
         "XAPI_PROVIDER_SUBNET_IDS": ",".join(psubnets),
         "XAPI_SEEDED_PRIVATE_API_ID": api_id,
+        "XAPI_AUTHORIZER_FUNCTION_ARN": authorizer,
         "XAPI_PEERING_ID": pcx,
         "XAPI_CONSUMER_ROUTE_TABLE_ID": ctable,
         "XAPI_PROVIDER_ROUTE_TABLE_ID": ptable,

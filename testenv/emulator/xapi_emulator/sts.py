@@ -11,7 +11,8 @@ exists in the target account and its trust policy allows the caller:
 
 Refusals are IAM's 403 AccessDenied "User: <caller> is not authorized to
 perform: <action> on resource: <role arn>". Every AssumeRole is recorded for
-``GET /_xapi/sts/sessions``; roles are made with ``POST /_xapi/iam/roles``
+``GET /_xapi/sts/sessions`` (and the request log names the session of each call made
+with its credentials); roles are made with ``POST /_xapi/iam/roles``
 (nobody can assume a role in an account before one exists there).
 
 Trust-policy evaluation covers what trust policies use in practice; anything
@@ -47,7 +48,11 @@ _ROLE_PATH = re.compile(r"^/(?:[\x21-\x7e]*/)?$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 _sessions: list[dict[str, Any]] = []
+# access key id of an issued session -> its RoleSessionName, so the request log can say which
+# session made each call (a harness record; AWS's CloudTrail says the same).
+_session_names: dict[str, str] = {}
 _lock = threading.Lock()
+_ACCESS_KEY_ID = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
 
 
 class AccessDenied(HTTPException):
@@ -296,6 +301,17 @@ def _denied_action(role: Any, req: Request, tagged: bool) -> str | None:
     return None
 
 
+def _issued_access_key(answer: Any) -> str | None:
+    """The access key id in AssumeRole's answer (moto's result object, or rendered XML)."""
+    result = getattr(answer, "result", None)
+    credentials = result.get("Credentials") if isinstance(result, dict) else None
+    key = getattr(credentials, "access_key_id", None)
+    if isinstance(key, str):
+        return key
+    found = _ACCESS_KEY_ID.search(answer if isinstance(answer, str) else "")
+    return found.group(1) if found else None
+
+
 def _assume_role(orig: Callable) -> Callable:
     def assume_role(self: TokenResponse) -> Any:
         role_arn = self._get_param("RoleArn") or ""
@@ -319,7 +335,12 @@ def _assume_role(orig: Callable) -> Callable:
         try:
             if denied:
                 raise AccessDenied(caller_arn, denied, role_arn)
-            return orig(self)
+            answer = orig(self)
+            key = _issued_access_key(answer)
+            if key and session_name:
+                with _lock:
+                    _session_names[key] = session_name
+            return answer
         except AccessDenied:
             record["outcome"] = "AccessDenied"
             raise
@@ -337,6 +358,12 @@ def _assume_role(orig: Callable) -> Callable:
 def sessions() -> list[dict[str, Any]]:
     with _lock:
         return json.loads(json.dumps(_sessions))
+
+
+def session_of(access_key: str) -> str | None:
+    """The RoleSessionName of the session that `access_key` belongs to, if one was issued."""
+    with _lock:
+        return _session_names.get(access_key)
 
 
 def reset() -> None:
