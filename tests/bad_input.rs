@@ -115,11 +115,15 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
             condition: "EndpointReady",
             reason: "InvalidVpcIDNotFound",
             message: "vpc-0fffffffffffffff0",
-            fix: Some(("/spec/provider/vpcId", json!(env("XAPI_PROVIDER_VPC_ID")))),
+            // vpcId is immutable: the object is deleted instead.
+            fix: None,
         },
         Case {
             name: "no-such-private-api",
-            bad: ("/spec/provider/privateApi/id", json!("a0b1c2d3e4")),
+            bad: (
+                "/spec/provider/privateApi",
+                json!({"id": "a0b1c2d3e4", "stageName": "prod"}),
+            ),
             condition: "PrivateApiReady",
             reason: "InvalidSpec",
             message: "spec.provider.privateApi.id",

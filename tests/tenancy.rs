@@ -91,14 +91,7 @@ async fn wait_role(
 
 /// The account of the ground's own credentials (the operator's), as STS answers it.
 async fn own_account() -> String {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(env("AWS_ENDPOINT_URL"))
-        .region(aws_config::Region::new(env("AWS_REGION")))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let config = support::ground_aws_config().await;
     aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()
@@ -373,7 +366,15 @@ async fn an_account_role_shows_whether_the_operator_can_assume_it() {
             .any(|s| s["outcome"] == "ok")
     })
     .await;
-    let denied = sessions_named(&format!("xapi-{other}-team")).await;
+    let team_arn = role["spec"]["roleArn"]
+        .as_str()
+        .expect("role ARN")
+        .to_string();
+    let denied: Vec<Value> = sessions_named(&format!("xapi-{other}-team"))
+        .await
+        .into_iter()
+        .filter(|s| s["role_arn"] == team_arn.as_str())
+        .collect();
     assert!(
         !denied.is_empty() && denied.iter().all(|s| s["outcome"] == "AccessDenied"),
         "{denied:?}"

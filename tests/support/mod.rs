@@ -439,15 +439,14 @@ pub struct Account {
     pub apigw: aws_sdk_apigateway::Client,
 }
 
-/// Clients for the account of `role_arn` on the emulator.
-pub async fn account(role_arn: &str) -> Account {
-    use aws_config::BehaviorVersion;
+/// The emulator's SDK configuration with the ground's own long-term keys (the operator's).
+pub async fn ground_aws_config() -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let base = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
         .endpoint_url(env("AWS_ENDPOINT_URL"))
         .region(aws_config::Region::new(env("AWS_REGION")))
@@ -455,7 +454,12 @@ pub async fn account(role_arn: &str) -> Account {
             "testing", "testing", None, None, "tests",
         ))
         .load()
-        .await;
+        .await
+}
+
+/// Clients for the account of `role_arn` on the emulator.
+pub async fn account(role_arn: &str) -> Account {
+    let base = ground_aws_config().await;
     // The seeded roles' trust policies require their external ids.
     let external_id = [
         ("XAPI_PROVIDER_ROLE_ARN", "XAPI_PROVIDER_EXTERNAL_ID"),
