@@ -36,17 +36,6 @@ fn set(obj: &mut Value, pointer: &str, value: Value) {
         .insert(key.to_string(), value);
 }
 
-async fn warning_with(admin: &kube::Client, ns: &str, name: &str, reason: &str) -> bool {
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns);
-    events.list(&ListParams::default()).await.is_ok_and(|l| {
-        l.items.iter().any(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-                && e.reason.as_deref().is_some_and(|r| r.contains(reason))
-        })
-    })
-}
-
 /// A second VPC with one subnet in the provider account (a subnet of "another VPC").
 async fn other_vpc_subnet(p: &support::Account) -> String {
     let vpc = p
@@ -208,7 +197,7 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         assert!(message.contains(case.message), "{}: {message}", case.name);
         assert!(!is_ready(&seen), "{}", case.name);
         support::wait_until(WAIT, &format!("{}: a Warning Event", case.name), || {
-            warning_with(&admin, &ns, case.name, case.reason)
+            support::warning_with(&admin, &ns, case.name, case.reason)
         })
         .await;
     }
@@ -238,9 +227,12 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         "retry delays {first:.1} s then {second:.1} s: not growing"
     );
 
-    for (case, uid) in cases.iter().zip(&uids) {
-        match &case.fix {
-            Some((pointer, value)) => {
+    // Each case is fixed (or deleted) side by side: deletions wait on AWS (the VPC link goes
+    // first), and one after another they would take minutes.
+    let settle = cases.iter().zip(&uids).map(|(case, uid)| {
+        let (admin, ns, api) = (&admin, &ns, &api);
+        async move {
+            if let Some((pointer, value)) = &case.fix {
                 let mut patch = json!({});
                 let path: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
                 let mut at = &mut patch;
@@ -258,14 +250,14 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
                 api.patch(case.name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .expect("fixed");
-                support::wait_for(&admin, &ns, case.name, WAIT, "Ready once fixed", is_ready).await;
-                support::delete_and_wait(&admin, &ns, case.name, WAIT).await;
+                support::wait_for(admin, ns, case.name, WAIT, "Ready once fixed", is_ready).await;
             }
-            None => support::delete_and_wait(&admin, &ns, case.name, WAIT).await,
+            support::delete_and_wait(admin, ns, case.name, WAIT).await;
+            let left = support::tagged_with(uid).await;
+            assert!(left.is_empty(), "{} left behind: {left:?}", case.name);
         }
-        let left = support::tagged_with(uid).await;
-        assert!(left.is_empty(), "{} left behind: {left:?}", case.name);
-    }
+    });
+    futures::future::join_all(settle).await;
     drop(controller);
 
     // Someone else's target group under the name the operator derives from the uid: created
@@ -309,7 +301,7 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
     })
     .await;
     support::wait_until(WAIT, "a NameTaken Warning Event", || {
-        warning_with(&admin, &ns, "name-taken", "NameTaken")
+        support::warning_with(&admin, &ns, "name-taken", "NameTaken")
     })
     .await;
     support::delete_and_wait(&admin, &ns, "name-taken", WAIT).await;
@@ -345,7 +337,7 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
     .await;
     let uid = failing.metadata.uid.clone().expect("uid");
     support::wait_until(WAIT, "a VpcLinkFailed Warning Event", || {
-        warning_with(&admin, &ns, "link-fails", "VpcLinkFailed")
+        support::warning_with(&admin, &ns, "link-fails", "VpcLinkFailed")
     })
     .await;
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), &ns);

@@ -843,19 +843,33 @@ async fn examples_are_accepted() {
 async fn kubectl_explain_shows_field_docs() {
     let client = support::admin().await;
     support::install_crd(&client).await;
-    let out = std::process::Command::new("kubectl")
-        .args(["explain", "xapi.spec.provider.allowedCidrs"])
-        .env("KUBECONFIG", support::env("KUBECONFIG"))
-        .output()
-        .expect("kubectl runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kubectl explain failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("CIDRs allowed to reach the endpoint on TCP 443"),
-        "{text}"
-    );
+    for (field, words) in [
+        (
+            "xapi.spec.provider.allowedCidrs",
+            "CIDRs allowed to reach the endpoint on TCP 443",
+        ),
+        (
+            "xapi.spec.provider.roleRef",
+            "it must grant this object's namespace and region",
+        ),
+        (
+            "xrole.spec.namespaceSelector",
+            "Namespaces whose labels match",
+        ),
+    ] {
+        let out = std::process::Command::new("kubectl")
+            .args(["explain", field])
+            .env("KUBECONFIG", support::env("KUBECONFIG"))
+            .output()
+            .expect("kubectl runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kubectl explain {field} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // kubectl wraps long descriptions: compare with the line breaks undone.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(words), "{field}: {text}");
+    }
 }

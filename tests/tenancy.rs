@@ -46,17 +46,6 @@ async fn set_labels(admin: &kube::Client, ns: &str, labels: Value) {
         .expect("namespace labels patched");
 }
 
-async fn warning_with(admin: &kube::Client, ns: &str, name: &str, reason: &str) -> bool {
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns);
-    events.list(&Default::default()).await.is_ok_and(|l| {
-        l.items.iter().any(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-                && e.reason.as_deref() == Some(reason)
-        })
-    })
-}
-
 fn role_status(role: &AccountRole) -> Option<(String, String, String)> {
     role.status
         .as_ref()?
@@ -106,8 +95,17 @@ async fn own_account() -> String {
 async fn tenants_reach_only_the_accounts_granted_to_them() {
     let admin = support::admin().await;
     support::install_crd(&admin).await;
-    // Granted the consumer side only, at first.
+    // Granted the consumer side only, at first; the provider side by an AccountRole of this
+    // test that grants by the provider label only (no namespace list).
     let ns = support::namespace_labelled(&admin, "tenancy", &[GRANT_CONSUMER]).await;
+    let provider_role = format!("{ns}-provider");
+    let mut role = support::example_docs("account-roles.yaml").remove(0);
+    role["metadata"]["name"] = provider_role.clone().into();
+    role["spec"]
+        .as_mapping_mut()
+        .expect("spec")
+        .remove("namespaces");
+    support::apply_account_role(&admin, &role).await;
     let controller = ControllerProcess::start(&ns, &env("KUBECONFIG"), "5s");
     controller.wait_ready().await;
     let session = format!("xapi-{ns}-tenant");
@@ -117,6 +115,7 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
     //    Event, and no AWS call for the object (no session was even asked for).
     let mut obj = support::example("orders.yaml");
     obj["metadata"]["name"] = "tenant".into();
+    obj["spec"]["provider"]["roleRef"] = provider_role.clone().into();
     let made = support::create(&admin, &ns, &obj).await;
     let uid = made.metadata.uid.clone().expect("uid");
     let refused = support::wait_for(&admin, &ns, "tenant", WAIT, "RoleNotPermitted", |o| {
@@ -126,7 +125,7 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
     let (_, _, message) = condition(&refused, "EndpointReady").expect("condition");
     assert!(
         message.contains("spec.provider.roleRef")
-            && message.contains("xapi-provider")
+            && message.contains(&provider_role)
             && message.contains(&ns),
         "{message}"
     );
@@ -135,7 +134,7 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
         Some("RoleNotPermitted")
     );
     support::wait_until(WAIT, "a RoleNotPermitted Warning Event", || {
-        warning_with(&admin, &ns, "tenant", "RoleNotPermitted")
+        support::warning_with(&admin, &ns, "tenant", "RoleNotPermitted")
     })
     .await;
     assert!(sessions_named(&session).await.is_empty());
@@ -205,13 +204,16 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
     );
     assert_eq!(support::tagged_kinds(&uid).await, support::one_of_each());
 
-    // 4. The grant back: the deletion completes and nothing is left.
-    set_labels(&admin, &ns, json!({GRANT_PROVIDER.0: GRANT_PROVIDER.1})).await;
+    // 4. The grant back, this time by a change of the AccountRole (the namespace listed): the
+    //    deletion completes and nothing is left.
+    role["spec"]["namespaces"] = vec![serde_yaml::Value::from(ns.clone())].into();
+    support::apply_account_role(&admin, &role).await;
     support::wait_until(WAIT, "the object deleted once granted again", || async {
         api.get_opt("tenant").await.ok().flatten().is_none()
     })
     .await;
     assert!(support::tagged_with(&uid).await.is_empty());
+    support::delete_account_role(&admin, &provider_role).await;
 
     // 5. An inline roleArn is refused by default (InlineRoleNotAllowed, no session asked for)...
     let mut inline = support::example("orders.yaml");

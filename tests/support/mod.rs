@@ -112,6 +112,18 @@ pub async fn apply_account_role(client: &Client, role: &serde_yaml::Value) {
         .expect("AccountRole applied");
 }
 
+/// Whether a Warning Event about object `name` has a reason containing `reason`.
+pub async fn warning_with(admin: &Client, ns: &str, name: &str, reason: &str) -> bool {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns);
+    events.list(&ListParams::default()).await.is_ok_and(|l| {
+        l.items.iter().any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reason.as_deref().is_some_and(|r| r.contains(reason))
+        })
+    })
+}
+
 /// Deletes an AccountRole (gone already is fine).
 pub async fn delete_account_role(client: &Client, name: &str) {
     let _ = Api::<AccountRole>::all(client.clone())
