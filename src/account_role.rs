@@ -170,6 +170,21 @@ mod tests {
     }
 
     #[test]
+    fn crd_is_cluster_scoped_with_its_columns() {
+        use kube::CustomResourceExt;
+        let crd = AccountRole::crd();
+        assert_eq!(crd.spec.scope, "Cluster");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["xrole".to_string()]));
+        let columns: Vec<String> = crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect();
+        assert_eq!(columns, ["Role ARN", "Account", "Ready", "Age"]);
+    }
+
+    #[test]
     fn a_listed_namespace_is_granted() {
         let r = role("  roleArn: arn:aws:iam::222222222222:role/x\n  namespaces: [team-a]\n");
         assert_eq!(refusal(&r, "team-a", None, "us-east-1"), None);

@@ -65,6 +65,18 @@ def test_apigateway_method_path_and_body(emu):
     assert entry["params"]["body"] == {"patchOperations": ops}
 
 
+def test_lambda_calls_are_named_like_api_gateway_ones(emu):
+    """Lambda is REST-JSON too: its operation comes from method + path (botocore's model), so a
+    GetFunctionConfiguration is a read (never a crash point) and a miss is logged as such."""
+    lam = emu.client("lambda", ACCOUNT)
+    since = _requests(emu)["next"]
+    with pytest.raises(ClientError):
+        lam.get_function_configuration(FunctionName=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:nope")
+    entry = _one(emu, since, "GetFunctionConfiguration")
+    assert (entry["service"], entry["account"], entry["status"]) == ("lambda", ACCOUNT, 404)
+    assert entry["params"]["method"] == "GET"
+
+
 def test_faults_since_and_reset(emu):
     ec2 = emu.client("ec2", ACCOUNT)
     ec2.describe_vpcs()

@@ -1,8 +1,8 @@
 """Operation names of AWS requests, for fault filters and the request log.
 
 The query protocols (EC2, ELB, STS) name the operation in the ``Action``
-form field. API Gateway (REST-JSON) names it by method + path, so the routes
-are taken from botocore's own API Gateway model (the table the SDK builds its
+form field. API Gateway and Lambda (REST-JSON) name it by method + path, so the
+routes are taken from botocore's own models (the tables the SDK builds its
 requests from) rather than kept by hand.
 """
 
@@ -66,24 +66,33 @@ class _Route:
 
 
 @functools.lru_cache(maxsize=None)
-def _apigateway_routes() -> tuple[_Route, ...]:
-    ops = _load("apigateway")["operations"]
+def _routes(model: str) -> tuple[_Route, ...]:
+    ops = _load(model)["operations"]
     routes = [_Route(op["http"]["method"], op["http"]["requestUri"], name) for name, op in ops.items()]
     # most specific first: a fixed query (?mode=import), then more literal segments
     routes.sort(key=lambda r: (-len(r.query), -r.literals))
     return tuple(routes)
 
 
-def apigateway_operation(method: str, raw_path: str, query: dict[str, Any]) -> str:
-    """Operation name of an API Gateway request ('' when no route matches).
+# REST-JSON services (the operation is named by method + path), by signing name
+REST_SERVICES = ("apigateway", "lambda")
+
+
+def rest_operation(service: str, method: str, raw_path: str, query: dict[str, Any]) -> str:
+    """Operation name of a request to a REST-JSON service ('' when no route matches).
 
     ``raw_path`` is still percent-encoded, so an ARN or domain name in a path
     segment stays one segment."""
     with _lock:
-        routes = _apigateway_routes()
+        routes = _routes(service)
     for route in routes:
         if route.method != method or not route.pattern.match(raw_path):
             continue
         if all(query.get(k) in (v, [v]) for k, v in route.query.items()):
             return route.name
     return ""
+
+
+def apigateway_operation(method: str, raw_path: str, query: dict[str, Any]) -> str:
+    """Operation name of an API Gateway request ('' when no route matches)."""
+    return rest_operation("apigateway", method, raw_path, query)

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import sts
-from .operations import apigateway_operation
+from .operations import REST_SERVICES, rest_operation
 from .request_info import RequestInfo
 
 MAX_ENTRIES = 20000
@@ -93,7 +93,7 @@ def begin(environ: dict, info: RequestInfo | None) -> Call:
     method = environ.get("REQUEST_METHOD", "GET")
     query = environ.get("QUERY_STRING", "")
     service = info.service if info is not None else None
-    if service == "apigateway":
+    if service in REST_SERVICES:
         raw_path = urlsplit(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").path
         raw_path = raw_path or environ.get("PATH_INFO", "")
         query_params = _flat(parse_qsl(query, keep_blank_values=True))
@@ -108,7 +108,7 @@ def begin(environ: dict, info: RequestInfo | None) -> Call:
                 body = raw.decode("utf-8", "replace")
         params: dict[str, Any] = {"method": method, "path": environ.get("PATH_INFO", ""),
                                   "query": query_params, "body": body}
-        operation = apigateway_operation(method, raw_path, query_params)
+        operation = rest_operation(service, method, raw_path, query_params)
     else:
         text = raw.decode("utf-8", "replace") if len(raw) <= MAX_BODY else ""
         params = _flat(parse_qsl(query, keep_blank_values=True) + parse_qsl(text, keep_blank_values=True))
