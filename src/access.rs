@@ -4,7 +4,10 @@
 //! `--allow-own-credentials`). Decided from the watched AccountRoles and namespaces before any
 //! AWS call of that side.
 
-use futures::Stream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
@@ -41,12 +44,25 @@ pub struct Grants {
     pub roles: Store<AccountRole>,
     /// Every namespace (for their labels).
     pub namespaces: Store<Namespace>,
+    /// Whether both watches have listed once: before that, a role missing from the store may
+    /// only not be loaded yet.
+    listed: [Arc<AtomicBool>; 2],
 }
 
 /// The writers behind [`Grants`]' stores, for the controller's watches.
 pub struct GrantFeeds {
     roles: Writer<AccountRole>,
     namespaces: Writer<Namespace>,
+    listed: [Arc<AtomicBool>; 2],
+}
+
+/// Marks `flag` once the watch's first list is in the store.
+fn mark_listed<K>(flag: Arc<AtomicBool>) -> impl FnMut(&watcher::Event<K>) {
+    move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 type Changes<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
@@ -56,13 +72,16 @@ impl GrantFeeds {
     /// yield what changed: any AccountRole event (a deletion too, which a generation filter
     /// would hide), and namespaces whose labels changed.
     pub fn watch(self, kube: Client) -> (Changes<AccountRole>, Changes<Namespace>) {
+        let [roles_listed, namespaces_listed] = self.listed;
         let roles = watcher(Api::<AccountRole>::all(kube.clone()), Default::default())
             .default_backoff()
             .reflect(self.roles)
+            .inspect_ok(mark_listed(roles_listed))
             .touched_objects();
         let namespaces = watcher(Api::<Namespace>::all(kube), Default::default())
             .default_backoff()
             .reflect(self.namespaces)
+            .inspect_ok(mark_listed(namespaces_listed))
             .touched_objects()
             .predicate_filter(predicates::labels, Default::default());
         (Box::pin(roles), Box::pin(namespaces))
@@ -116,15 +135,18 @@ impl Grants {
     pub fn new(policy: AccessPolicy) -> (Grants, GrantFeeds) {
         let (roles, roles_writer) = reflector::store();
         let (namespaces, namespaces_writer) = reflector::store();
+        let listed = [Arc::default(), Arc::default()];
         (
             Grants {
                 policy,
                 roles,
                 namespaces,
+                listed: listed.clone(),
             },
             GrantFeeds {
                 roles: roles_writer,
                 namespaces: namespaces_writer,
+                listed,
             },
         )
     }
@@ -132,6 +154,9 @@ impl Grants {
     /// The key of the credentials for `side` of `obj`, or why there are none. Makes no call.
     pub fn key_for(&self, obj: &CrossAccountApi, side: SideName) -> Result<AccountKey, Error> {
         let id = identity(obj, side);
+        if id.role_ref.is_some() && !self.listed.iter().all(|l| l.load(Ordering::Acquire)) {
+            return Err(Error::GrantsNotListed);
+        }
         let namespace = obj.namespace().unwrap_or_default();
         let session = Some(Session::for_object(&namespace, &obj.name_any()));
         match (id.role_ref, id.role_arn) {
@@ -241,6 +266,9 @@ spec:
                 .roles
                 .apply_watcher_event(&watcher::Event::Apply(role));
         }
+        for flag in &feeds.listed {
+            flag.store(true, Ordering::Release);
+        }
         grants
     }
 
@@ -257,6 +285,17 @@ spec:
         );
         assert_eq!(key.external_id.as_deref(), Some("ext-p"));
         assert_eq!(key.session, Some(Session::for_object("team-a", "orders")));
+    }
+
+    #[test]
+    fn nothing_is_refused_before_the_grants_are_listed() {
+        let (g, _feeds) = Grants::new(AccessPolicy::default());
+        let obj = object("roleRef: orders-provider,", "");
+        let early = g
+            .key_for(&obj, SideName::Provider)
+            .expect_err("not listed yet");
+        assert!(matches!(early, Error::GrantsNotListed), "{early:?}");
+        assert_eq!(early.class(), crate::error::ErrorClass::NotYetVisible);
     }
 
     #[test]

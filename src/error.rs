@@ -82,6 +82,10 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The operator has not listed the AccountRoles and namespaces since it started: a grant
+    /// it does not see yet may exist. Retried soon, without an Event.
+    #[error("the AccountRoles and namespaces are not listed yet")]
+    GrantsNotListed,
     /// Deletion waits on AWS (a VPC link still deleting, an NLB still in use); the finalizer stays.
     #[error("deleting: {0}")]
     DeletionPending(String),
@@ -197,6 +201,7 @@ impl Error {
             Error::Aws { class, .. } => *class,
             Error::InvalidSpec { .. } | Error::NotPermitted { .. } => ErrorClass::Terminal,
             Error::DeletionPending(_) => ErrorClass::InUse,
+            Error::GrantsNotListed => ErrorClass::NotYetVisible,
             Error::Unexpected { .. } | Error::Kube(_) | Error::Finalizer(_) => {
                 ErrorClass::Retryable
             }
@@ -221,6 +226,7 @@ impl Error {
             Error::Unexpected { .. } => "UnexpectedAwsAnswer".into(),
             Error::InvalidSpec { .. } => "InvalidSpec".into(),
             Error::NotPermitted { reason, .. } => (*reason).into(),
+            Error::GrantsNotListed => "WaitingForGrants".into(),
             Error::DeletionPending(_) => "Deleting".into(),
             Error::Kube(_) => "KubernetesApiError".into(),
             Error::Finalizer(_) => "CleanupFailed".into(),
