@@ -17,6 +17,22 @@ use support::{ControllerProcess, GRANT_CONSUMER, GRANT_PROVIDER, condition, env,
 
 const WAIT: Duration = Duration::from_secs(180);
 
+/// Whether the controller reconciled `object` (`<name>.<namespace>`) because a watched related
+/// object changed (kube-runtime's reason for a `watches` trigger) after its log had `from` bytes:
+/// a grant change must act at once, not on the next retry of the error backoff.
+fn woken_by_grant(controller: &ControllerProcess, from: usize, object: &str) -> bool {
+    controller
+        .log()
+        .get(from..)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            l.contains(&format!(
+                "CrossAccountApi.v1alpha1.apigw.crossaccount.io/{object}"
+            )) && l.contains("object.reason=related object updated")
+        })
+}
+
 /// The AssumeRole records of one session name.
 async fn sessions_named(name: &str) -> Vec<Value> {
     support::emulator_json("/_xapi/sts/sessions")
@@ -142,6 +158,8 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
 
     // 2. Granted by a label: converges without a restart; each side's session carries the
     //    object's name and tags, and the calls in each account were made with it.
+    let object = format!("tenant.{ns}");
+    let before = controller.log().len();
     set_labels(
         &admin,
         &ns,
@@ -149,6 +167,10 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
     )
     .await;
     support::wait_for(&admin, &ns, "tenant", WAIT, "Ready once granted", is_ready).await;
+    assert!(
+        woken_by_grant(&controller, before, &object),
+        "the namespace's label did not wake the object"
+    );
     let issued = sessions_named(&session).await;
     let roles: Vec<&str> = issued
         .iter()

@@ -211,6 +211,7 @@ pub struct ControllerProcess {
     child: Child,
     /// Its /metrics address.
     pub metrics: String,
+    log: PathBuf,
 }
 
 impl ControllerProcess {
@@ -231,9 +232,8 @@ impl ControllerProcess {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        let log =
-            std::fs::File::create(std::env::temp_dir().join(format!("xapi-controller-{log}.log")))
-                .expect("log file");
+        let log_path = std::env::temp_dir().join(format!("xapi-controller-{log}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cross-account-api-operator"))
             .args(["run", "--namespace", namespace, "--resync-interval", resync])
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -252,7 +252,28 @@ impl ControllerProcess {
         ControllerProcess {
             child,
             metrics: format!("http://127.0.0.1:{port}/metrics"),
+            log: log_path,
         }
+    }
+
+    /// Its log so far, without terminal colours.
+    pub fn log(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // An SGR sequence: ESC [ … m.
+                for d in chars.by_ref() {
+                    if d == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// The process id.
