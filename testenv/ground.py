@@ -34,6 +34,9 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cross-
 CONTROLPLANE_SRC = ROOT / "testenv" / "controlplane"
 EMULATOR_SRC = ROOT / "testenv" / "emulator"
 K8S_VERSION = "v1.36.3"
+# helm, installed from the Go module proxy at this version (its own go.sum pins its modules).
+HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
+HELM_VERSION = "v3.22.0"
 REGION = "us-east-1"
 
 
@@ -74,43 +77,82 @@ def venv_python() -> Path:
     return python
 
 
+def go_ldflags(package: str) -> str:
+    """Stamps K8S_VERSION into a Kubernetes binary, as the release build does."""
+    major, minor = K8S_VERSION[1:].split(".")[:2]
+    return " ".join(
+        ["-s -w"]
+        + [
+            f"-X {package}.{k}={v}"
+            for k, v in (("gitVersion", K8S_VERSION), ("gitMajor", major), ("gitMinor", minor), ("gitTreeState", "clean"))
+        ]
+    )
+
+
+def go_build(what: str, binary: Path, argv: list[str], cwd: Path) -> Path:
+    """Runs a Go build into `binary` (atomically) unless it is already there."""
+    if binary.exists():
+        return binary
+    log(f"building {what} (cold: minutes)")
+    t0 = time.monotonic()
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    tmp = binary.with_suffix(".tmp")
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", GOBIN=str(tmp.parent / "gobin-tmp"))
+    subprocess.run([a.replace("{out}", str(tmp)) for a in argv], cwd=cwd, env=env, check=True)
+    if argv[1] == "install":
+        (tmp.parent / "gobin-tmp" / binary.name.split("-")[0]).rename(tmp)
+        shutil.rmtree(tmp.parent / "gobin-tmp", ignore_errors=True)
+    tmp.rename(binary)
+    log(f"{what} built in {time.monotonic() - t0:.0f}s")
+    return binary
+
+
+def tools_dir() -> Path:
+    """kubectl of the control plane's own k8s.io/kubernetes version (the `tool` of its go.mod),
+    and helm from the Go module proxy, linked as `kubectl` and `helm` in one directory that the
+    env file puts first on PATH."""
+    key = digest(CONTROLPLANE_SRC / "go.mod", CONTROLPLANE_SRC / "go.sum", extra=go_version())
+    kubectl = go_build(
+        f"kubectl {K8S_VERSION}",
+        CACHE / f"kubectl-{key}",
+        ["go", "build", "-trimpath", "-ldflags", go_ldflags("k8s.io/client-go/pkg/version") + " "
+         + go_ldflags("k8s.io/component-base/version"), "-o", "{out}", "k8s.io/kubernetes/cmd/kubectl"],
+        CONTROLPLANE_SRC,
+    )
+    helm = go_build(
+        f"helm {HELM_VERSION}",
+        CACHE / f"helm-{HELM_VERSION}-{digest(extra=go_version() + 'version-stamped')}",
+        ["go", "install", "-trimpath", "-ldflags", f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+         f"{HELM_MODULE}@{HELM_VERSION}"],
+        CACHE,
+    )
+    bin_dir = CACHE / f"bin-{key}-{HELM_VERSION}"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, target in (("kubectl", kubectl), ("helm", helm)):
+        link = bin_dir / name
+        if not link.exists():
+            link.symlink_to(target)
+    return bin_dir
+
+
+def go_version() -> str:
+    return subprocess.run(["go", "version"], check=True, capture_output=True, text=True).stdout.strip()
+
+
 def controlplane_binary() -> Path:
     """The Go control-plane program, rebuilt only when its sources or the Go version change."""
-    go_version = subprocess.run(
-        ["go", "version"], check=True, capture_output=True, text=True
-    ).stdout.strip()
     key = digest(
         CONTROLPLANE_SRC / "go.mod",
         CONTROLPLANE_SRC / "go.sum",
         CONTROLPLANE_SRC / "main.go",
-        extra=go_version,
+        extra=go_version(),
     )
-    binary = CACHE / f"controlplane-{key}"
-    if binary.exists():
-        return binary
-    log(f"building kube-apiserver {K8S_VERSION} + etcd (cold: several minutes)")
-    t0 = time.monotonic()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    ldflags = " ".join(
-        [
-            "-s -w",
-            f"-X k8s.io/component-base/version.gitVersion={K8S_VERSION}",
-            f"-X k8s.io/component-base/version.gitMajor={K8S_VERSION[1:].split('.')[0]}",
-            f"-X k8s.io/component-base/version.gitMinor={K8S_VERSION[1:].split('.')[1]}",
-            "-X k8s.io/component-base/version.gitTreeState=clean",
-        ]
+    return go_build(
+        f"kube-apiserver {K8S_VERSION} + etcd",
+        CACHE / f"controlplane-{key}",
+        ["go", "build", "-trimpath", "-ldflags", go_ldflags("k8s.io/component-base/version"), "-o", "{out}", "."],
+        CONTROLPLANE_SRC,
     )
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
-    tmp = binary.with_suffix(".tmp")
-    subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "."],
-        cwd=CONTROLPLANE_SRC,
-        env=env,
-        check=True,
-    )
-    tmp.rename(binary)
-    log(f"control plane built in {time.monotonic() - t0:.0f}s")
-    return binary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +232,7 @@ def external_cluster_reachable() -> bool:
     if not kubeconfig or STATE in Path(kubeconfig).resolve().parents:
         return False
     r = subprocess.run(
-        ["kubectl", "--request-timeout=5s", "get", "--raw", "/readyz"],
+        [str(tools_dir() / "kubectl"), "--request-timeout=5s", "get", "--raw", "/readyz"],
         capture_output=True,
         text=True,
     )
@@ -219,6 +261,7 @@ def up() -> Path:
     STATE.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     python = venv_python()
+    tools = tools_dir()
 
     if external_cluster_reachable():
         kubeconfig = os.environ["KUBECONFIG"]
@@ -255,6 +298,7 @@ def up() -> Path:
     )
     lines = [
         "# Written by testenv/ground.py: source it to reach the test ground.",
+        f"export PATH={tools}:$PATH",
         f"export KUBECONFIG={kubeconfig}",
         f"export XAPI_RESTRICTED_KUBECONFIG={restricted}",
         f"export AWS_ENDPOINT_URL={endpoint}",
@@ -291,6 +335,7 @@ def main() -> None:
     elif cmd == "build":
         venv_python()
         controlplane_binary()
+        print(tools_dir())
     elif cmd == "status":
         print(json.dumps({"up": ground_is_up(), "env": str(STATE / "env")}))
     else:
