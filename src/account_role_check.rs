@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::account_role::{AccountRole, AccountRoleStatus};
 use crate::aws::{AccountKey, Session};
-use crate::conditions::{self, StepCondition};
+use crate::conditions::{self, Progress, StepCondition};
 use crate::controller::{Context, MANAGER};
 use crate::error::{Error, ErrorClass};
 
@@ -75,9 +75,11 @@ async fn check(role: Arc<AccountRole>, ctx: Arc<Context>) -> Result<Action, Erro
     let status = AccountRoleStatus {
         observed_generation: role.metadata.generation,
         account_id: account_id.or_else(|| old.account_id.clone()),
-        conditions: conditions::set_one(
+        // A refusal waits for a change to the role in AWS or to the AccountRole.
+        conditions: conditions::set_ready(
             &old.conditions,
             condition.clone(),
+            Progress::Stalled,
             role.metadata.generation,
             &Time(jiff::Timestamp::now()),
         ),

@@ -651,7 +651,8 @@ pub struct DeploymentStatus {
     pub config_hash: String,
 }
 
-/// Every condition type the controller sets, `Ready` first.
+/// The conditions that are True once the object is Ready, `Ready` first (beside them, the
+/// kstatus conditions `Reconciling` and `Stalled` are then False).
 pub const CONDITION_TYPES: [&str; 7] = [
     "Ready",
     "EndpointReady",

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
@@ -20,7 +20,7 @@ use tracing::{info, instrument, warn};
 use crate::access::{GrantFeeds, Grants};
 use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZER};
 use crate::aws::{AwsClients, Ownership};
-use crate::conditions::{self, StepCondition};
+use crate::conditions::{self, Progress, StepCondition};
 use crate::error::{Error, ErrorClass, Result};
 use crate::reconcile::{self, Journal, Side, SideName, Sides};
 use crate::telemetry::{Metrics, Readiness};
@@ -295,11 +295,14 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
 
     let old = obj.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
+    let error = applied.error.as_ref().map(|e| (e.reason(), e.to_string()));
     let status = CrossAccountApiStatus {
         observed_generation: obj.metadata.generation,
         conditions: conditions::merge(
             &old.conditions,
             &applied.steps,
+            progress_of(applied.error.as_ref()),
+            error.as_ref().map(|(r, m)| (r.as_str(), m.as_str())),
             obj.metadata.generation,
             &now,
         ),
@@ -307,8 +310,32 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         consumer: Some(applied.consumer.clone()),
         routes: applied.routes.clone(),
     };
+    let was_ready = was_ready_for(&old, obj.metadata.generation);
     patch_status(api, obj, &old, status).await?;
-    publish(ctx, obj, journal).await;
+    let events = journal.take();
+    if was_ready {
+        for (_, reason, _) in events.iter().filter(|(t, _, _)| *t == EventType::Normal) {
+            if let Some(kind) = drift_kind(reason) {
+                ctx.metrics.drift_repaired(kind);
+            }
+        }
+    }
+    if applied.is_ready() && !was_ready {
+        let since = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.last_transition_time.0)
+            .or(obj.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        if let Some(since) = since {
+            let took = now.0.duration_since(since);
+            ctx.metrics
+                .became_ready(Duration::try_from(took).unwrap_or_default());
+        }
+    }
+    ctx.metrics
+        .object_ready(&object_key(obj), Some(applied.is_ready()));
+    publish_events(ctx, obj, events).await;
     for probe in &applied.probes_ran {
         ctx.metrics.probed(probe.status, probe.latency_ms);
     }
@@ -324,14 +351,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     if let Some(err) = &applied.error {
         // EC2 catching up with what was just made is no news: the condition shows it.
         if err.class() != ErrorClass::NotYetVisible {
-            publish_one(
-                ctx,
-                obj,
-                kube::runtime::events::EventType::Warning,
-                &err.reason(),
-                err.to_string(),
-            )
-            .await;
+            publish_one(ctx, obj, EventType::Warning, &err.reason(), err.to_string()).await;
         }
         let attempt = ctx.next_error(&key);
         let delay = backoff(err.class(), attempt);
@@ -354,6 +374,14 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     }
 }
 
+/// Stalled when the error is one only a change resolves (kstatus).
+fn progress_of(error: Option<&Error>) -> Progress {
+    match error.map(Error::class) {
+        Some(ErrorClass::Terminal) => Progress::Stalled,
+        _ => Progress::Moving,
+    }
+}
+
 async fn cleanup(
     obj: &CrossAccountApi,
     ctx: &Context,
@@ -363,7 +391,7 @@ async fn cleanup(
         publish_one(
             ctx,
             obj,
-            kube::runtime::events::EventType::Normal,
+            EventType::Normal,
             "Retained",
             "deletionPolicy Retain: AWS resources left in place".into(),
         )
@@ -386,9 +414,10 @@ async fn cleanup(
             if matches!(e, Error::NotPermitted { .. }) {
                 let old = obj.status.clone().unwrap_or_default();
                 let mut status = old.clone();
-                status.conditions = conditions::set_one(
+                status.conditions = conditions::set_ready(
                     &old.conditions,
                     StepCondition::not_ready("Ready", e.reason(), e.to_string()),
+                    Progress::Stalled,
                     obj.metadata.generation,
                     &Time(jiff::Timestamp::now()),
                 );
@@ -396,7 +425,7 @@ async fn cleanup(
                 publish_one(
                     ctx,
                     obj,
-                    kube::runtime::events::EventType::Warning,
+                    EventType::Warning,
                     &e.reason(),
                     format!("deletion waits: {e}"),
                 )
@@ -415,6 +444,7 @@ async fn cleanup(
                 .forget(&[sides.provider.key, sides.consumer.key])
                 .await;
             ctx.metrics.reconciled("deleted");
+            ctx.metrics.object_ready(&object_key(obj), None);
             info!("cleaned up");
             Ok(Action::await_change())
         }
@@ -422,9 +452,10 @@ async fn cleanup(
             let old = obj.status.clone().unwrap_or_default();
             let now = Time(jiff::Timestamp::now());
             let mut status = old.clone();
-            status.conditions = conditions::set_one(
+            status.conditions = conditions::set_ready(
                 &old.conditions,
                 StepCondition::not_ready("Ready", "Deleting", wait.clone()),
+                Progress::Moving,
                 obj.metadata.generation,
                 &now,
             );
@@ -460,15 +491,58 @@ async fn patch_status(
 }
 
 async fn publish(ctx: &Context, obj: &CrossAccountApi, journal: Journal) {
-    for (kind, reason, note) in journal.take() {
+    publish_events(ctx, obj, journal.take()).await;
+}
+
+async fn publish_events(
+    ctx: &Context,
+    obj: &CrossAccountApi,
+    events: Vec<(EventType, String, String)>,
+) {
+    for (kind, reason, note) in events {
         publish_one(ctx, obj, kind, &reason, note).await;
     }
+}
+
+/// Whether the object was Ready for this very generation before this reconcile: then every
+/// write it makes puts back what someone else changed (drift).
+fn was_ready_for(old: &CrossAccountApiStatus, generation: Option<i64>) -> bool {
+    old.observed_generation == generation
+        && old
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// The kind of resource a Normal Event's reason says was written (`RepairedVpcLink` →
+/// `VpcLink`); probes write nothing.
+fn drift_kind(reason: &str) -> Option<&str> {
+    const VERBS: [&str; 9] = [
+        "Created",
+        "Changed",
+        "Repaired",
+        "Restored",
+        "Updated",
+        "Registered",
+        "Deregistered",
+        "Deployed",
+        "Deleted",
+    ];
+    if reason.starts_with("Probe") {
+        return None;
+    }
+    Some(
+        VERBS
+            .iter()
+            .find_map(|v| reason.strip_prefix(v).filter(|k| !k.is_empty()))
+            .unwrap_or(reason),
+    )
 }
 
 async fn publish_one(
     ctx: &Context,
     obj: &CrossAccountApi,
-    kind: kube::runtime::events::EventType,
+    kind: EventType,
     reason: &str,
     note: String,
 ) {
@@ -487,6 +561,15 @@ async fn publish_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_kinds_name_the_resource() {
+        assert_eq!(drift_kind("RepairedVpcLink"), Some("VpcLink"));
+        assert_eq!(drift_kind("RestoredPolicy"), Some("Policy"));
+        assert_eq!(drift_kind("RegisteredTargets"), Some("Targets"));
+        assert_eq!(drift_kind("EndpointIpsChanged"), Some("EndpointIpsChanged"));
+        assert_eq!(drift_kind("ProbeSucceeded"), None);
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

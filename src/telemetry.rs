@@ -1,8 +1,9 @@
 //! Logs, Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,6 +14,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
@@ -41,15 +43,32 @@ pub struct ReconcileLabels {
     pub result: String,
 }
 
-/// Labels of `xapi_aws_calls_total`.
+/// Labels of `xapi_aws_calls_total` and `xapi_aws_throttles_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AwsCallLabels {
-    /// `ec2`, `elasticloadbalancingv2`, `apigateway`, `sts`.
+    /// The account the call acts in (for STS: the account of the role being assumed; `default`
+    /// for the operator's own credentials before their account is known).
+    pub account: String,
+    /// `ec2`, `elasticloadbalancingv2`, `apigateway`, `lambda`, `sts`.
     pub service: String,
     /// The AWS operation, e.g. `DescribeVpcEndpoints`.
     pub operation: String,
     /// `ok`, `throttled`, `server_error`, `client_error`, `transport_error`.
     pub outcome: String,
+}
+
+/// Labels of `xapi_drift_repairs_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    /// What was repaired, from the Event's reason: `VpcLink`, `Listener`, `Policy`, …
+    pub kind: String,
+}
+
+/// Labels of `xapi_objects`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabels {
+    /// `true` or `false`: the object's `Ready` condition.
+    pub ready: String,
 }
 
 /// The controller's metrics, all prefixed `xapi_`.
@@ -58,8 +77,17 @@ pub struct Metrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     /// Reconcile duration in seconds.
     pub reconcile_duration: Histogram,
-    /// AWS calls (each HTTP attempt) by service, operation and outcome.
+    /// AWS calls (each HTTP attempt) by account, service, operation and outcome.
     pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// Attempts AWS refused with a throttling code (whatever the HTTP status).
+    pub aws_throttles: Family<AwsCallLabels, Counter>,
+    /// Writes that put back what someone changed or removed, by kind.
+    pub drift_repairs: Family<DriftLabels, Counter>,
+    /// CrossAccountApis by their Ready condition.
+    pub objects: Family<ReadyLabels, Gauge>,
+    /// From an object's creation (or its Ready turning False) to Ready, in seconds.
+    pub time_to_ready: Histogram,
+    readiness: Mutex<HashMap<String, bool>>,
     /// End-to-end probes by result.
     pub probes: Family<ReconcileLabels, Counter>,
     /// Latency API Gateway measured for each probe, in seconds.
@@ -99,10 +127,39 @@ impl Metrics {
             "Latency of the end-to-end probe as API Gateway measured it",
             probe_latency.clone(),
         );
+        let aws_throttles = Family::<AwsCallLabels, Counter>::default();
+        registry.register(
+            "aws_throttles",
+            "AWS API attempts refused with a throttling code, by account, service and operation",
+            aws_throttles.clone(),
+        );
+        let drift_repairs = Family::<DriftLabels, Counter>::default();
+        registry.register(
+            "drift_repairs",
+            "Writes that repaired drift of a Ready object whose spec did not change, by kind",
+            drift_repairs.clone(),
+        );
+        let objects = Family::<ReadyLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "CrossAccountApis this controller reconciled, by Ready",
+            objects.clone(),
+        );
+        let time_to_ready = Histogram::new([5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0]);
+        registry.register(
+            "time_to_ready_seconds",
+            "From creation, or from Ready turning False, to Ready",
+            time_to_ready.clone(),
+        );
         Metrics {
             reconciles,
             reconcile_duration,
             aws_calls,
+            aws_throttles,
+            drift_repairs,
+            objects,
+            time_to_ready,
+            readiness: Mutex::default(),
             probes,
             probe_latency,
             registry,
@@ -133,6 +190,38 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Records an object's Ready state (`None`: deleted) for `xapi_objects`.
+    pub fn object_ready(&self, key: &str, ready: Option<bool>) {
+        let Ok(mut states) = self.readiness.lock() else {
+            return;
+        };
+        match ready {
+            Some(r) => states.insert(key.to_string(), r),
+            None => states.remove(key),
+        };
+        let ready = states.values().filter(|r| **r).count() as i64;
+        let total = states.len() as i64;
+        for (label, n) in [("true", ready), ("false", total - ready)] {
+            self.objects
+                .get_or_create(&ReadyLabels {
+                    ready: label.into(),
+                })
+                .set(n);
+        }
+    }
+
+    /// Counts one drift repair.
+    pub fn drift_repaired(&self, kind: &str) {
+        self.drift_repairs
+            .get_or_create(&DriftLabels { kind: kind.into() })
+            .inc();
+    }
+
+    /// Records how long an object took to become Ready.
+    pub fn became_ready(&self, took: Duration) {
+        self.time_to_ready.observe(took.as_secs_f64());
     }
 
     /// Records how long one reconcile took.

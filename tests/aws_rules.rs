@@ -466,4 +466,5 @@ async fn held_to_aws_rules() {
         .filter(|l| !l.ends_with(" 0"))
         .collect();
     assert!(throttled.is_empty(), "throttled calls: {throttled:?}");
+    assert_eq!(controller.metric("xapi_aws_throttles_total").await, 0.0);
 }

@@ -196,6 +196,19 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
         let (_, _, message) = condition(&seen, case.condition).expect("condition");
         assert!(message.contains(case.message), "{}: {message}", case.name);
         assert!(!is_ready(&seen), "{}", case.name);
+        // kstatus: a refusal only a change mends is Stalled, with the same reason.
+        assert_eq!(
+            support::kstatus(&seen),
+            ["False", "False", "True"],
+            "{}",
+            case.name
+        );
+        let (_, stalled_reason, _) = condition(&seen, "Stalled").expect("Stalled");
+        assert!(
+            stalled_reason.contains(case.reason),
+            "{}: {stalled_reason}",
+            case.name
+        );
         support::wait_until(WAIT, &format!("{}: a Warning Event", case.name), || {
             support::warning_with(&admin, &ns, case.name, case.reason)
         })
@@ -250,7 +263,10 @@ async fn what_aws_refuses_is_a_condition_an_event_and_nothing_half_made() {
                 api.patch(case.name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .expect("fixed");
-                support::wait_for(admin, ns, case.name, WAIT, "Ready once fixed", is_ready).await;
+                let fixed =
+                    support::wait_for(admin, ns, case.name, WAIT, "Ready once fixed", is_ready)
+                        .await;
+                assert_eq!(support::kstatus(&fixed), ["True", "False", "False"]);
             }
             support::delete_and_wait(admin, ns, case.name, WAIT).await;
             let left = support::tagged_with(uid).await;

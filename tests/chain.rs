@@ -29,9 +29,33 @@ async fn setup(test: &str) -> (kube::Client, String, ControllerProcess) {
     support::install_crd(&admin).await;
     let ns = support::namespace(&admin, test).await;
     let kubeconfig = support::restricted_kubeconfig(&admin, &ns).await;
-    let controller = ControllerProcess::start(&ns, &kubeconfig, "5s");
+    let controller = ControllerProcess::start_json(&ns, &kubeconfig, "5s");
     controller.wait_ready().await;
     (admin, ns, controller)
+}
+
+/// Every log line is one JSON object; each line about the object (made inside its reconcile)
+/// names it, and the lines that say it became Ready and was cleaned up are there.
+fn assert_json_log_names(controller: &ControllerProcess, object: &str) {
+    let log = controller.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let in_reconcile: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["name"] == "reconcile")
+        .collect();
+    for line in &in_reconcile {
+        assert_eq!(line["span"]["object"], object, "{line}");
+    }
+    for message in ["ready", "cleaned up"] {
+        assert!(
+            in_reconcile.iter().any(|l| l["message"] == message),
+            "no \"{message}\" line about {object}"
+        );
+    }
 }
 
 fn uid(obj: &CrossAccountApi) -> String {
@@ -219,7 +243,21 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     let (admin, ns, controller) = setup("chain-created").await;
     let obj = support::create(&admin, &ns, &support::example("orders.yaml")).await;
     let uid = uid(&obj);
+    // kstatus: Reconciling while the chain is being built (the NLB and the VPC link take
+    // seconds), neither once Ready; every condition names the generation it speaks for.
+    support::wait_for(&admin, &ns, "orders", READY_TIMEOUT, "Reconciling", |o| {
+        support::kstatus(o) == ["False", "True", "False"]
+    })
+    .await;
     let ready = support::wait_for(&admin, &ns, "orders", READY_TIMEOUT, "Ready", is_ready).await;
+    assert_eq!(support::kstatus(&ready), ["True", "False", "False"]);
+    let conditions = &ready.status.as_ref().expect("status").conditions;
+    assert!(
+        conditions
+            .iter()
+            .all(|c| c.observed_generation == ready.metadata.generation),
+        "{conditions:?}"
+    );
     let status = ready.status.clone().expect("status");
     let (ps, cs) = (
         status.provider.clone().expect("provider status"),
@@ -228,6 +266,21 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     for t in cross_account_api_operator::api::CONDITION_TYPES {
         let (s, _, _) = condition(&ready, t).unwrap_or_else(|| panic!("condition {t}"));
         assert_eq!(s, "True", "{t}");
+    }
+    // The metrics: one Ready object, its time to Ready, AWS calls labelled by the account
+    // they acted in.
+    assert_eq!(controller.metric("xapi_objects{ready=\"true\"}").await, 1.0);
+    assert_eq!(
+        controller.metric("xapi_objects{ready=\"false\"}").await,
+        0.0
+    );
+    assert_eq!(
+        controller.metric("xapi_time_to_ready_seconds_count").await,
+        1.0
+    );
+    for account in [env("XAPI_PROVIDER_ACCOUNT"), env("XAPI_CONSUMER_ACCOUNT")] {
+        let series = format!("xapi_aws_calls_total{{account=\"{account}\"");
+        assert!(controller.metric(&series).await > 0.0, "{series}");
     }
 
     // Provider account: endpoint, its IPs, the security group, the private API and its policy.
@@ -380,7 +433,9 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         "{reads} reads in {RESYNCS} resyncs: {delta:?}"
     );
 
-    // Drift: a target deregistered by hand comes back.
+    // Drift: a target deregistered by hand comes back (and counts as a repaired drift).
+    let repaired_targets = "xapi_drift_repairs_total{kind=\"Targets\"}";
+    let targets_before = controller.metric(repaired_targets).await;
     let (gone_ip, _) = expect_targets[0].clone();
     c.elb
         .deregister_targets()
@@ -400,6 +455,10 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         "deregistered target repaired",
         || async { registered_targets(&tg).await == expect_targets },
     )
+    .await;
+    wait_until(Duration::from_secs(10), "the repair counted", || async {
+        controller.metric(repaired_targets).await > targets_before
+    })
     .await;
 
     // Drift: a policy changed by hand is restored.
@@ -615,6 +674,8 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
 
     // Deletion: nothing with the uid tag remains in either account.
     support::delete_and_wait(&admin, &ns, "orders", Duration::from_secs(240)).await;
+    assert_eq!(controller.metric("xapi_objects{").await, 0.0);
+    assert_json_log_names(&controller, &format!("{ns}/orders"));
     let left = support::tagged_with(&uid).await;
     assert!(left.is_empty(), "left behind: {left:?}");
     drop(controller);

@@ -10,8 +10,8 @@ use cross_account_api_operator::api::CrossAccountApi;
 use serde_json::json;
 use support::{ControllerProcess, EmulatorSettings, env, is_ready};
 
-/// Faults the emulator has injected since it started, all services and kinds.
-async fn injected_faults() -> u64 {
+/// Faults the emulator has injected since it started, of the (service, kind) pairs `keep` keeps.
+async fn injected_faults(keep: impl Fn(&str, &str) -> bool) -> u64 {
     let faults = support::emulator_json("/_xapi/faults").await;
     faults
         .as_object()
@@ -19,7 +19,13 @@ async fn injected_faults() -> u64 {
             services
                 .iter()
                 .filter(|(name, _)| *name != "by_operation")
-                .flat_map(|(_, kinds)| kinds.as_object().into_iter().flatten())
+                .flat_map(|(service, kinds)| {
+                    kinds
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(kind, _)| keep(service, kind))
+                })
                 .filter_map(|(_, n)| n.as_u64())
                 .sum()
         })
@@ -34,6 +40,21 @@ async fn failed_attempts(controller: &ControllerProcess) -> u64 {
         .filter(|l| l.starts_with("xapi_aws_calls_total{") && !l.contains("outcome=\"ok\""))
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .map(|v| v as u64)
+        .sum()
+}
+
+/// Throttles of the services the SDK clients call (STS's AssumeRole runs inside the
+/// credentials provider, outside the counted clients, so STS is left out on both sides).
+fn sdk_throttle(service: &str, kind: &str) -> bool {
+    kind == "throttle" && service != "sts"
+}
+
+async fn sdk_throttles(controller: &ControllerProcess) -> f64 {
+    support::http_get(&controller.metrics)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("xapi_aws_throttles_total{") && !l.contains("service=\"sts\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
@@ -131,8 +152,10 @@ async fn faults_waits_and_deleting_while_provisioning() {
             "apigateway": fault, "ec2": fault, "elasticloadbalancing": fault, "sts": fault
         }});
         let settings = EmulatorSettings::set(faults.clone()).await;
-        let injected_before = injected_faults().await;
+        let injected_before = injected_faults(|_, _| true).await;
+        let throttles_injected_before = injected_faults(sdk_throttle).await;
         let failed_before = failed_attempts(&controller).await;
+        let throttled_before = sdk_throttles(&controller).await;
         let names: Vec<String> = (0..10).map(|i| format!("faulty-{i}")).collect();
         let mut uids = Vec::new();
         for name in &names {
@@ -154,12 +177,20 @@ async fn faults_waits_and_deleting_while_provisioning() {
         }
         // Only what this part caused: the emulator's count of faults it injected, and the
         // controller's count of attempts that did not succeed, both as deltas.
-        let injected = injected_faults().await - injected_before;
+        let injected = injected_faults(|_, _| true).await - injected_before;
         let failed = failed_attempts(&controller).await - failed_before;
         assert!(injected > 0, "faults were on but none was injected");
         assert!(
             failed > 0,
             "the controller counted no failed attempt for {injected} injected faults"
+        );
+        // Every service's own throttling answer is counted as a throttle, EC2's 503 too.
+        let throttles = injected_faults(sdk_throttle).await - throttles_injected_before;
+        let throttled = sdk_throttles(&controller).await - throttled_before;
+        assert!(throttles > 0, "no throttle was injected");
+        assert_eq!(
+            throttled, throttles as f64,
+            "xapi_aws_throttles_total counted {throttled} of {throttles} injected throttles"
         );
         // The test's own look-ups run with the faults off.
         drop(settings);

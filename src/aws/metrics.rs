@@ -15,6 +15,7 @@ use crate::telemetry::{AwsCallLabels, Metrics};
 #[derive(Clone, Debug)]
 pub(crate) struct CallMetrics {
     metrics: Arc<Metrics>,
+    account: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -24,9 +25,27 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl CallMetrics {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        CallMetrics { metrics }
+    /// Counts the calls of clients acting in `account`.
+    pub(crate) fn new(metrics: Arc<Metrics>, account: &str) -> Self {
+        CallMetrics {
+            metrics,
+            account: account.to_string(),
+        }
     }
+}
+
+/// Whether an error answer carries a throttling code: in the query protocols' XML
+/// (`<Code>RequestLimitExceeded</Code>`, EC2 answers it with 503) or the JSON protocols'
+/// `x-amzn-ErrorType` header (API Gateway's 429 `TooManyRequestsException`).
+pub(crate) fn is_throttle(error_type: Option<&str>, body: Option<&[u8]>) -> bool {
+    let header = error_type.map(|t| t.split(':').next().unwrap_or(t));
+    let body = body.map(String::from_utf8_lossy);
+    crate::error::THROTTLING_CODES.iter().any(|code| {
+        header == Some(*code)
+            || body
+                .as_deref()
+                .is_some_and(|b| b.contains(&format!("<Code>{code}</Code>")))
+    })
 }
 
 /// Outcome label of one attempt from its HTTP status (None: no response arrived).
@@ -64,24 +83,41 @@ impl Intercept for CallMetrics {
                 (service.to_ascii_lowercase(), m.name().to_string())
             })
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
-        // HTTP status is all an interceptor sees uniformly across services; EC2's throttling
-        // (503 RequestLimitExceeded) therefore counts as server_error here.
-        let outcome = outcome(context.response().map(|r| r.status().as_u16()));
-        self.metrics
-            .aws_calls
-            .get_or_create(&AwsCallLabels {
-                service,
-                operation,
-                outcome: outcome.into(),
-            })
-            .inc();
+        let response = context.response();
+        let status = response.map(|r| r.status().as_u16());
+        let mut labels = AwsCallLabels {
+            account: self.account.clone(),
+            service,
+            operation,
+            outcome: outcome(status).into(),
+        };
+        if let Some(r) = response.filter(|r| r.status().as_u16() >= 400)
+            && is_throttle(r.headers().get("x-amzn-ErrorType"), r.body().bytes())
+        {
+            labels.outcome = "throttled".into();
+            self.metrics.aws_throttles.get_or_create(&labels).inc();
+        }
+        self.metrics.aws_calls.get_or_create(&labels).inc();
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::outcome;
+    use super::{is_throttle, outcome};
+
+    #[test]
+    fn throttles_by_code_whatever_the_status() {
+        let ec2 = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code></Error></Errors></Response>";
+        assert!(is_throttle(None, Some(ec2)));
+        assert!(is_throttle(
+            Some("TooManyRequestsException:http://internal.amazon.com/"),
+            None
+        ));
+        let other = b"<Error><Code>InvalidParameter</Code><Message>Throttling</Message></Error>";
+        assert!(!is_throttle(None, Some(other)));
+        assert!(!is_throttle(Some("BadRequestException"), None));
+    }
 
     #[test]
     fn outcome_from_status() {

@@ -180,8 +180,9 @@ impl AwsClients {
             return Ok(found.clone());
         }
         let config = self.config_for(key).await;
-        let interceptor = metrics::CallMetrics::new(self.metrics.clone());
-        let account = self.caller_account(&config, key, &interceptor).await?;
+        let sts_metrics = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
+        let account = self.caller_account(&config, key, &sts_metrics).await?;
+        let interceptor = metrics::CallMetrics::new(self.metrics.clone(), &account);
         let limiter = {
             let mut limiters = self.limiters.lock().await;
             limiters
@@ -235,7 +236,7 @@ impl AwsClients {
     /// and `GetCallerIdentity`.
     pub async fn check(&self, key: &AccountKey) -> Result<String, Error> {
         let config = self.config_for(key).await;
-        let interceptor = metrics::CallMetrics::new(self.metrics.clone());
+        let interceptor = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
         self.caller_account(&config, key, &interceptor).await
     }
 

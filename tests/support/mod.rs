@@ -220,6 +220,11 @@ impl ControllerProcess {
         Self::start_with(namespace, kubeconfig, resync, &[], namespace)
     }
 
+    /// [`Self::start`] logging one JSON object per line (`LOG_FORMAT=json`, as the chart does).
+    pub fn start_json(namespace: &str, kubeconfig: &str, resync: &str) -> Self {
+        Self::spawn(namespace, kubeconfig, resync, &[], namespace, "json")
+    }
+
     /// [`Self::start`] with more flags, logging to `xapi-controller-<log>.log`.
     pub fn start_with(
         namespace: &str,
@@ -227,6 +232,17 @@ impl ControllerProcess {
         resync: &str,
         flags: &[&str],
         log: &str,
+    ) -> Self {
+        Self::spawn(namespace, kubeconfig, resync, flags, log, "text")
+    }
+
+    fn spawn(
+        namespace: &str,
+        kubeconfig: &str,
+        resync: &str,
+        flags: &[&str],
+        log: &str,
+        log_format: &str,
     ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -245,6 +261,7 @@ impl ControllerProcess {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", env("AWS_REGION"))
             .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", log_format)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -307,6 +324,17 @@ impl ControllerProcess {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The sum of the samples of `/metrics` whose line starts with `series` (a metric name,
+    /// optionally with the start of its labels, e.g. `xapi_objects{ready="true"}`).
+    pub async fn metric(&self, series: &str) -> f64 {
+        http_get(&self.metrics)
+            .await
+            .lines()
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// `xapi_aws_calls_total` by operation (summed over services and outcomes).
@@ -429,6 +457,11 @@ pub fn condition(obj: &CrossAccountApi, type_: &str) -> Option<(String, String, 
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// The status of `Ready`, `Reconciling` and `Stalled` ("" where missing).
+pub fn kstatus(obj: &CrossAccountApi) -> [String; 3] {
+    ["Ready", "Reconciling", "Stalled"].map(|t| condition(obj, t).map(|c| c.0).unwrap_or_default())
 }
 
 /// Ready=True for the current generation.
