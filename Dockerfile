@@ -3,12 +3,13 @@
 # libgcc, ca-certificates; no shell) as the unprivileged "nonroot" user.
 
 # ---- build ----------------------------------------------------------------------------------
-FROM rust:1.95-bookworm AS build
+# The toolchain of rust-toolchain.toml (testenv/checks/test_image.py holds the two together).
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when Cargo.toml or Cargo.lock
 # change, not on every source edit. Stub targets stand in for the real sources.
-COPY Cargo.toml Cargo.lock ./
+COPY rust-toolchain.toml Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

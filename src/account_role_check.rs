@@ -61,25 +61,28 @@ pub fn check_key(role: &AccountRole) -> AccountKey {
 
 async fn check(role: Arc<AccountRole>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = role.name_any();
-    let (account_id, condition) = match ctx.aws.check(&check_key(&role)).await {
+    let (account_id, condition, progress) = match ctx.aws.check(&check_key(&role)).await {
         Ok(account) => (
             Some(account.clone()),
             StepCondition::ready("Ready", "Assumed", format!("assumed; account {account}")),
+            Progress::Moving,
         ),
+        // A refusal waits for a change to the role in AWS or to the AccountRole; a throttle
+        // or an outage does not.
         Err(e) => (
             None,
             StepCondition::not_ready("Ready", e.reason(), e.to_string()),
+            crate::controller::progress_of(Some(&e)),
         ),
     };
     let old = role.status.clone().unwrap_or_default();
     let status = AccountRoleStatus {
         observed_generation: role.metadata.generation,
         account_id: account_id.or_else(|| old.account_id.clone()),
-        // A refusal waits for a change to the role in AWS or to the AccountRole.
         conditions: conditions::set_ready(
             &old.conditions,
             condition.clone(),
-            Progress::Stalled,
+            progress,
             role.metadata.generation,
             &Time(jiff::Timestamp::now()),
         ),

@@ -375,7 +375,7 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
 }
 
 /// Stalled when the error is one only a change resolves (kstatus).
-fn progress_of(error: Option<&Error>) -> Progress {
+pub fn progress_of(error: Option<&Error>) -> Progress {
     match error.map(Error::class) {
         Some(ErrorClass::Terminal) => Progress::Stalled,
         _ => Progress::Moving,
