@@ -265,7 +265,7 @@ def up() -> Path:
 
     if external_cluster_reachable():
         kubeconfig = os.environ["KUBECONFIG"]
-        restricted = ""
+        restricted = rbac_dir = audit_log = ""
         log(f"using the cluster of KUBECONFIG={kubeconfig}")
     else:
         binary = controlplane_binary()
@@ -274,6 +274,8 @@ def up() -> Path:
         server = wait_for_line("controlplane", "READY ", pid, 180)
         kubeconfig = str(STATE / "cp" / "admin.kubeconfig")
         restricted = str(STATE / "cp" / "restricted.kubeconfig")
+        rbac_dir = str(STATE / "cp" / "rbac")
+        audit_log = str(STATE / "cp" / "audit.log")
         log(f"kube-apiserver {K8S_VERSION} ready at {server} in {time.monotonic() - t1:.1f}s")
 
     port = free_port()
@@ -301,6 +303,11 @@ def up() -> Path:
         f"export PATH={tools}:$PATH",
         f"export KUBECONFIG={kubeconfig}",
         f"export XAPI_RESTRICTED_KUBECONFIG={restricted}",
+        # Users without rights of their own (group xapi-rbac), and the audit log of their requests.
+        f"export XAPI_RBAC_KUBECONFIGS={rbac_dir}",
+        f"export XAPI_AUDIT_LOG={audit_log}",
+        f"export XAPI_HELM={tools / 'helm'}",
+        f"export XAPI_KUBECTL={tools / 'kubectl'}",
         f"export AWS_ENDPOINT_URL={endpoint}",
         f"export XAPI_EMULATOR_URL={endpoint}",
         "export AWS_ACCESS_KEY_ID=testing",

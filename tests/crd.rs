@@ -857,7 +857,7 @@ async fn kubectl_explain_shows_field_docs() {
             "Namespaces whose labels match",
         ),
     ] {
-        let out = std::process::Command::new("kubectl")
+        let out = std::process::Command::new(support::env("XAPI_KUBECTL"))
             .args(["explain", field])
             .env("KUBECONFIG", support::env("KUBECONFIG"))
             .output()

@@ -1,9 +1,12 @@
 // Command controlplane runs a real Kubernetes control plane for tests: an embedded etcd and the
 // upstream kube-apiserver in one process, on loopback ports, with RBAC on.
 //
-// It writes two kubeconfigs into --out: admin.kubeconfig (group system:masters) and
+// It writes kubeconfigs into --out: admin.kubeconfig (group system:masters),
 // restricted.kubeconfig (a user with no rights of its own, so tests can bind exactly the
-// operator's ClusterRole to it). It prints "READY <url>" once /readyz answers, and stops
+// operator's ClusterRole to it) and rbac/xapi-rbac-NN.kubeconfig (more such users, group
+// xapi-rbac, one per RBAC experiment). Every request of the xapi-rbac group is written to the
+// audit log audit.log (level Metadata: who, verb, resource, response code), so a test reads
+// back from the API server itself which requests were refused. It prints "READY <url>" once /readyz answers, and stops
 // cleanly, removing etcd's data, on SIGTERM/SIGINT or when its stdin closes, so a crashed test
 // run never leaves it behind.
 //
@@ -46,7 +49,19 @@ import (
 const (
 	adminUser      = "xapi-admin"
 	restrictedUser = "xapi-restricted"
+	rbacGroup      = "xapi-rbac"
+	rbacUsers      = 16
 )
+
+// auditPolicy records the requests of the xapi-rbac users only, once each (at completion).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  userGroups: ["` + rbacGroup + `"]
+- level: None
+`
 
 func main() {
 	out := flag.String("out", "", "directory for kubeconfigs, certificates and etcd data (required)")
@@ -109,6 +124,19 @@ func run(out string, port int, watchStdin bool) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(out, "rbac"), 0o700); err != nil {
+		return err
+	}
+	for i, token := range pki.rbacTokens {
+		path := filepath.Join(out, "rbac", rbacUser(i)+".kubeconfig")
+		if err := writeKubeconfig(path, serverURL, pki.caFile, token); err != nil {
+			return err
+		}
+	}
+	auditPolicyFile := filepath.Join(out, "audit-policy.yaml")
+	if err := os.WriteFile(auditPolicyFile, []byte(auditPolicy), 0o600); err != nil {
+		return err
+	}
 
 	args := []string{
 		"--etcd-servers=" + etcdURL,
@@ -120,6 +148,9 @@ func run(out string, port int, watchStdin bool) error {
 		"--tls-private-key-file=" + pki.serverKey,
 		"--token-auth-file=" + pki.tokenFile,
 		"--authorization-mode=RBAC",
+		"--audit-policy-file=" + auditPolicyFile,
+		"--audit-log-path=" + filepath.Join(out, "audit.log"),
+		"--audit-log-mode=blocking",
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + pki.saKey,
 		"--service-account-signing-key-file=" + pki.saKey,
@@ -235,7 +266,10 @@ func freePort() (int, error) {
 type pkiFiles struct {
 	caFile, serverCert, serverKey, saKey, tokenFile string
 	adminToken, restrictedToken                     string
+	rbacTokens                                      []string
 }
+
+func rbacUser(i int) string { return fmt.Sprintf("xapi-rbac-%02d", i) }
 
 // writePKI makes a CA, a serving certificate for 127.0.0.1/localhost signed by it, the
 // service-account signing key and the static token file for the two users.
@@ -302,9 +336,14 @@ func writePKI(out string) (*pkiFiles, error) {
 		p.serverCert: pemBlock("CERTIFICATE", srvDER),
 		p.serverKey:  pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(srvKey)),
 		p.saKey:      pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)),
-		p.tokenFile: []byte(fmt.Sprintf("%s,%s,%s,\"system:masters\"\n%s,%s,%s\n",
-			p.adminToken, adminUser, adminUser, p.restrictedToken, restrictedUser, restrictedUser)),
 	}
+	tokens := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n%s,%s,%s\n",
+		p.adminToken, adminUser, adminUser, p.restrictedToken, restrictedUser, restrictedUser)
+	for i := 0; i < rbacUsers; i++ {
+		p.rbacTokens = append(p.rbacTokens, randomToken())
+		tokens += fmt.Sprintf("%s,%s,%s,\"%s\"\n", p.rbacTokens[i], rbacUser(i), rbacUser(i), rbacGroup)
+	}
+	files[p.tokenFile] = []byte(tokens)
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return nil, err
