@@ -143,7 +143,8 @@ pub struct Applied {
     pub routes: Vec<RouteStatus>,
     /// One condition per step.
     pub steps: Vec<StepCondition>,
-    /// The first error, if any step failed (for backoff and the Warning Event).
+    /// The first error that only a change resolves, else the first error (for Stalled, the
+    /// backoff and the Warning Event).
     pub error: Option<Error>,
     /// The probes made in this reconcile (for the metrics).
     pub probes_ran: Vec<ProbeStatus>,
@@ -411,7 +412,7 @@ pub async fn apply(
     let current: Vec<String> = route_statuses.iter().map(|r| r.path.clone()).collect();
     route_statuses.extend(retiring.into_iter().filter(|r| !current.contains(&r.path)));
 
-    let error = endpoint
+    let errors: Vec<Error> = endpoint
         .into_error()
         .into_iter()
         .chain(privates.into_iter().filter_map(Outcome::into_error))
@@ -419,7 +420,8 @@ pub async fn apply(
         .chain(link.into_error())
         .chain(served.into_error())
         .chain(retire_error)
-        .next();
+        .collect();
+    let error = first_that_stalls(errors);
     Applied {
         provider,
         consumer,
@@ -427,6 +429,19 @@ pub async fn apply(
         steps,
         error,
         probes_ran,
+    }
+}
+
+/// The error the object reports: one only a change resolves comes before those that retrying
+/// may mend (a route refused while another step retries is stalled all the same).
+fn first_that_stalls(errors: Vec<Error>) -> Option<Error> {
+    let terminal = errors
+        .iter()
+        .position(|e| e.class() == crate::error::ErrorClass::Terminal);
+    let mut errors = errors;
+    match terminal {
+        Some(i) => Some(errors.swap_remove(i)),
+        None => errors.into_iter().next(),
     }
 }
 
@@ -441,5 +456,36 @@ fn note_probe_change(last: Option<&ProbeStatus>, now: &ProbeStatus, journal: &Jo
         journal.normal("ProbeSucceeded", c.message);
     } else {
         journal.warning(&c.reason, c.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::classify;
+
+    fn aws(code: &str) -> Error {
+        Error::Aws {
+            operation: "Op",
+            account: "111111111111".into(),
+            code: code.into(),
+            message: "m".into(),
+            class: classify(code, "m"),
+        }
+    }
+
+    #[test]
+    fn an_error_only_a_change_mends_comes_first() {
+        let picked = first_that_stalls(vec![aws("InternalFailure"), aws("InvalidParameter")]);
+        assert_eq!(
+            picked.as_ref().and_then(Error::code),
+            Some("InvalidParameter")
+        );
+        let picked = first_that_stalls(vec![aws("InternalFailure"), aws("ServiceUnavailable")]);
+        assert_eq!(
+            picked.as_ref().and_then(Error::code),
+            Some("InternalFailure")
+        );
+        assert!(first_that_stalls(Vec::new()).is_none());
     }
 }
