@@ -184,12 +184,13 @@ async fn faults_waits_and_deleting_while_provisioning() {
             failed > 0,
             "the controller counted no failed attempt for {injected} injected faults"
         );
-        // Every service's own throttling answer is counted as a throttle, EC2's 503 too.
+        // Every service's own throttling answer is counted as a throttle, EC2's 503 too (read
+        // after the emulator's count: an attempt in flight between the two may add one).
         let throttles = injected_faults(sdk_throttle).await - throttles_injected_before;
         let throttled = sdk_throttles(&controller).await - throttled_before;
         assert!(throttles > 0, "no throttle was injected");
-        assert_eq!(
-            throttled, throttles as f64,
+        assert!(
+            throttled >= throttles as f64,
             "xapi_aws_throttles_total counted {throttled} of {throttles} injected throttles"
         );
         // The test's own look-ups run with the faults off.
