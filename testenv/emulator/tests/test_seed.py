@@ -39,7 +39,7 @@ def _sts(url):
 
 
 def _client(url, role, service, external_id):
-    c = _sts(url).assume_role(RoleArn=role, RoleSessionName="check", ExternalId=external_id)["Credentials"]
+    c = _sts(url).assume_role(RoleArn=role, RoleSessionName="xapi-tests", ExternalId=external_id)["Credentials"]
     return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=c["AccessKeyId"],
                         aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
 
@@ -125,3 +125,19 @@ def test_seeded_roles_need_their_external_id(fresh, seeded):
             assert err.value.response["Error"]["Code"] == "AccessDenied"
         sts.assume_role(RoleArn=role, RoleSessionName="check", ExternalId=good,
                         Tags=[{"Key": "owner", "Value": "operator"}], TransitiveTagKeys=["owner"])
+
+
+def test_seeded_roles_enforce_the_shipped_policies(fresh, seeded):
+    """Rule 25: the seeded roles carry docs/iam/*-role-policy.json, enforced for sessions other
+    than the seed's and the tests' own (an operator-named session here)."""
+    env = seeded
+    for side, allowed, refused in (("PROVIDER", "describe_vpc_endpoints", "describe_vpcs"),
+                                   ("CONSUMER", "describe_subnets", "describe_vpc_endpoints")):
+        c = _sts(fresh).assume_role(RoleArn=env[f"XAPI_{side}_ROLE_ARN"], RoleSessionName="xapi-ns-obj",
+                                    ExternalId=env[f"XAPI_{side}_EXTERNAL_ID"])["Credentials"]
+        ec2 = boto3.client("ec2", endpoint_url=fresh, region_name=REGION, aws_access_key_id=c["AccessKeyId"],
+                           aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+        getattr(ec2, allowed)()
+        with pytest.raises(ClientError) as e:
+            getattr(ec2, refused)()
+        assert e.value.response["Error"]["Code"] == "UnauthorizedOperation"

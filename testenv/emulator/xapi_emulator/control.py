@@ -21,7 +21,7 @@ import json
 from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import crashpoint, faults, quotas, requestlog, sts, vpclink
+from . import crashpoint, faults, iam_enforce, quotas, requestlog, sts, vpclink
 from .settings import SETTINGS, ConfigError
 
 
@@ -63,6 +63,7 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
             vpclink.reset()
             requestlog.reset()
             if not (isinstance(body, dict) and body.get("moto") is False):
+                iam_enforce.reset()
                 reset_moto()
             return _json(start_response, "200 OK", SETTINGS.to_dict())
         if path == "/_xapi/faults" and method == "GET":
@@ -77,6 +78,8 @@ def handle(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if path == "/_xapi/crashpoint" and method == "POST":
             return _json(start_response, "200 OK", crashpoint.configure(_read_json(environ)))
         routed = sts.control_route(method, path, lambda: _read_json(environ))
+        if routed is None:
+            routed = iam_enforce.control_route(method, path, lambda: _read_json(environ))
         if routed is not None:
             return _json(start_response, *routed)
     except (ConfigError, ValueError) as exc:

@@ -1,7 +1,8 @@
 """WSGI middleware in front of moto's dispatcher.
 
 Order per request: control endpoint (/_xapi/) -> crash-point door (held
-while frozen) -> fault injection -> API Gateway quotas -> moto (-> a
+while frozen) -> fault injection -> API Gateway quotas -> identity-policy
+authorization of enforced roles (iam_enforce.py) -> moto (-> a
 ``drop_after`` fault or a crash point drops the finished response). moto's own /moto-api/ routes pass straight through; a moto reset
 also empties the quota buckets. Every other request is recorded in the
 request log (requestlog.py) once it has been answered or dropped.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable
 
-from . import consistency, control, crashpoint, faults, quotas, requestlog
+from . import consistency, control, crashpoint, faults, iam_enforce, quotas, requestlog
 from .request_info import identify
 
 
@@ -25,8 +26,13 @@ class XapiMiddleware:
         self.app = app
         self._moto_lock = threading.Lock()
 
-    def _moto(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def _moto(self, environ: dict, start_response: Callable, info: Any = None,
+              call: Any = None) -> Iterable[bytes]:
         with self._moto_lock:
+            if call is not None:
+                refused = iam_enforce.check(info, call, start_response)
+                if refused is not None:
+                    return list(refused)
             consistency.begin_call()
             # Flask builds the whole body before returning: materialise it
             # under the lock anyway, in case a handler streams.
@@ -40,6 +46,7 @@ class XapiMiddleware:
         if path.startswith("/moto-api/"):
             if path.startswith("/moto-api/reset"):
                 quotas.reset()
+                iam_enforce.reset()
             return self._moto(environ, start_response)
         info = identify(environ)
         call = requestlog.begin(environ, info)
@@ -63,7 +70,7 @@ class XapiMiddleware:
                         fault = "quota"
                 if answer is not None:
                     return answer
-            answer = self._moto(environ, recording_start_response)
+            answer = self._moto(environ, recording_start_response, info, call)
             if fault == "drop_after":
                 faults.drop(environ)  # AWS acted; the client never hears of it
             if info is not None and crashpoint.answered(info.service, call.operation, status[0]) == "drop":

@@ -23,6 +23,15 @@ consumer, too: the Lambda function ``edge-authorizer`` (the authorizer example's
 The two VPCs are connected the way the operator's prerequisite asks: a VPC
 peering connection requested by the consumer, accepted by the provider, and a
 route to the other VPC over it in each VPC's main route table.
+
+Last, each role gets the repository's shipped permissions policy as an inline
+policy (docs/iam/provider-role-policy.json, consumer-role-policy.json; the
+placeholders PROVIDER_ACCOUNT / CONSUMER_ACCOUNT / OPERATOR_ACCOUNT substituted)
+and the emulator enforces it (iam_enforce.py) for every session except the
+seed's own (``xapi-seed``) and the integration tests' set-up and inspection
+session (``xapi-tests``, tests/support/mod.rs): the operator's calls meet the
+shipped policies. The operator's own identity (the default access key, moto's
+default account) is no IAM role, so operator-role-policy.json is not attached.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ CONSUMER_EXTERNAL_ID = "xapi-consumer-ext-7f3a"
 PROVIDER_EXTERNAL_ID = "xapi-provider-ext-2c9d"
 FOREIGN_VPCE = "vpce-0123456789abcdef0"
 AUTHORIZER_FUNCTION = "edge-authorizer"
+POLICY_DIR = os.environ.get("XAPI_IAM_POLICY_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "docs", "iam")
+# RoleSessionNames that act unchecked: harness set-up and inspection, not the operator.
+UNENFORCED_SESSIONS = ["xapi-seed", "xapi-tests"]
 
 # Retries absorb the emulator's API Gateway quotas (429) if they are on.
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10})
@@ -168,6 +181,33 @@ def _authorizer_function(session: boto3.Session, endpoint: str) -> str:
                                Handler="index.handler", Code={"ZipFile": code.getvalue()})["FunctionArn"]
 
 
+def shipped_policy(name: str, caller_account: str) -> str:
+    with open(os.path.join(POLICY_DIR, name), encoding="utf-8") as f:
+        text = f.read()
+    for key, value in (("PROVIDER_ACCOUNT", PROVIDER_ACCOUNT), ("CONSUMER_ACCOUNT", CONSUMER_ACCOUNT),
+                       ("OPERATOR_ACCOUNT", caller_account)):
+        text = text.replace(key, value)
+    json.loads(text)
+    return text
+
+
+def _control(endpoint: str, path: str, body: dict) -> dict:
+    req = urllib.request.Request(endpoint + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def enforce_shipped_policy(endpoint: str, session: boto3.Session, role_arn: str, policy_file: str,
+                           caller_account: str) -> None:
+    """Attach the shipped policy (IAM PutRolePolicy) and have the emulator enforce it."""
+    iam = session.client("iam", endpoint_url=endpoint, config=_CONFIG)
+    iam.put_role_policy(RoleName=role_arn.rsplit("/", 1)[1], PolicyName=policy_file.removesuffix(".json"),
+                        PolicyDocument=shipped_policy(policy_file, caller_account))
+    _control(endpoint, "/_xapi/iam/enforce",
+             {"role_arn": role_arn, "enforce": True, "unenforced_sessions": UNENFORCED_SESSIONS})
+
+
 def seed(endpoint: str) -> dict[str, str]:
     caller_account = _sts(endpoint).get_caller_identity()["Account"]
     _create_role(endpoint, CONSUMER_ROLE, trust_policy(caller_account, CONSUMER_EXTERNAL_ID))
@@ -183,6 +223,8 @@ def seed(endpoint: str) -> dict[str, str]:
     pcx, ctable, ptable = _peer(cec2, pec2, cvpc, pvpc)
     api_id = _private_api(provider.client("apigateway", endpoint_url=endpoint, config=_CONFIG))
     authorizer = _authorizer_function(consumer, endpoint)
+    enforce_shipped_policy(endpoint, consumer, CONSUMER_ROLE, "consumer-role-policy.json", caller_account)
+    enforce_shipped_policy(endpoint, provider, PROVIDER_ROLE, "provider-role-policy.json", caller_account)
     return {
         "XAPI_REGION": REGION,
         "XAPI_CONSUMER_ACCOUNT": CONSUMER_ACCOUNT,
