@@ -44,8 +44,8 @@ pub struct Context {
     pub grants: Grants,
     /// Consecutive failed reconciles per object, for the error backoff.
     errors: Mutex<HashMap<String, u32>>,
-    /// Consecutive reconciles per object spent waiting on AWS, for the polling delay.
-    waits: Mutex<HashMap<String, u32>>,
+    /// Since when each object has been waiting on AWS, for the polling delay.
+    waits: Mutex<HashMap<String, Instant>>,
 }
 
 impl Context {
@@ -82,10 +82,11 @@ impl Context {
         count(&self.errors, key)
     }
 
-    /// One more wait on AWS: progress, so the error count starts over.
-    fn next_wait(&self, key: &str) -> u32 {
+    /// One more wait on AWS: progress, so the error count starts over. How long the object
+    /// has been waiting so far.
+    fn next_wait(&self, key: &str) -> Duration {
         forget(&self.errors, key);
-        count(&self.waits, key)
+        waited(&self.waits, key, Instant::now())
     }
 
     fn reset_attempts(&self, key: &str) {
@@ -102,8 +103,14 @@ fn count(counts: &Mutex<HashMap<String, u32>>, key: &str) -> u32 {
     *n
 }
 
+/// How long `key` has waited at `now`, counted from its first wait.
+fn waited(since: &Mutex<HashMap<String, Instant>>, key: &str, now: Instant) -> Duration {
+    let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
+    now.saturating_duration_since(*since.entry(key.to_string()).or_insert(now))
+}
+
 /// Starts `key`'s count over.
-fn forget(counts: &Mutex<HashMap<String, u32>>, key: &str) {
+fn forget<V>(counts: &Mutex<HashMap<String, V>>, key: &str) {
     counts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
 }
 
@@ -124,10 +131,12 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
     }
 }
 
-/// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): 1 s at
-/// first, growing by half each time to 15 s.
-pub fn waiting_delay(attempt: u32) -> Duration {
-    Duration::from_secs_f64((1.5f64.powi(attempt.saturating_sub(1).min(20) as i32)).min(15.0))
+/// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): a
+/// twenty-fifth of the time waited so far, between 1 s and 15 s. AWS gives no completion time
+/// and its waits range from seconds to minutes, so the poll is a fixed fraction of the wait
+/// whatever its length: the state is seen at most 4 % (or 15 s) after it was reached.
+pub fn waiting_delay(waited: Duration) -> Duration {
+    (waited / 25).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
 /// Runs the controller until a shutdown signal.
@@ -369,8 +378,8 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         };
         Ok(Action::requeue(next))
     } else {
-        let attempt = ctx.next_wait(&key);
-        Ok(Action::requeue(waiting_delay(attempt)))
+        let waited = ctx.next_wait(&key);
+        Ok(Action::requeue(waiting_delay(waited)))
     }
 }
 
@@ -582,22 +591,37 @@ mod tests {
     }
 
     #[test]
-    fn errors_and_waits_are_counted_apart() {
+    fn errors_are_counted_per_object_and_start_over() {
         let errors = Mutex::default();
-        let waits = Mutex::default();
         assert_eq!(count(&errors, "ns/a"), 1);
         assert_eq!(count(&errors, "ns/a"), 2);
-        // A wait is progress: the error count starts over, the wait count grows.
+        // A wait is progress: the error count starts over.
         forget(&errors, "ns/a");
-        assert_eq!(count(&waits, "ns/a"), 1);
         assert_eq!(count(&errors, "ns/a"), 1, "backoff from its start again");
         assert_eq!(count(&errors, "ns/b"), 1, "per object");
     }
 
     #[test]
-    fn waiting_starts_short() {
-        assert_eq!(waiting_delay(1), Duration::from_secs(1));
-        assert_eq!(waiting_delay(3), Duration::from_secs_f64(2.25));
-        assert_eq!(waiting_delay(10), Duration::from_secs(15));
+    fn a_wait_is_timed_from_its_first_poll() {
+        let since = Mutex::default();
+        let t0 = Instant::now();
+        assert_eq!(waited(&since, "ns/a", t0), Duration::ZERO);
+        let later = t0 + Duration::from_secs(40);
+        assert_eq!(waited(&since, "ns/a", later), Duration::from_secs(40));
+        assert_eq!(waited(&since, "ns/b", later), Duration::ZERO, "per object");
+        forget(&since, "ns/a");
+        assert_eq!(waited(&since, "ns/a", later), Duration::ZERO, "starts over");
+    }
+
+    #[test]
+    fn the_poll_is_a_fixed_fraction_of_the_wait() {
+        let secs = Duration::from_secs;
+        assert_eq!(waiting_delay(Duration::ZERO), secs(1));
+        assert_eq!(waiting_delay(secs(25)), secs(1));
+        // The same fraction at a short wait and at one four times longer: the overshoot does
+        // not depend on how long AWS takes.
+        assert_eq!(waiting_delay(secs(50)), secs(2));
+        assert_eq!(waiting_delay(secs(200)), secs(8));
+        assert_eq!(waiting_delay(secs(3600)), secs(15));
     }
 }

@@ -15,9 +15,9 @@ use support::{ControllerProcess, condition, env, is_ready, wait_until};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// AWS reads one resync of a Ready object may make (README "Steady state"): 20, the created
-/// API's `GET /health` check, and the probe.
-const READS_PER_RESYNC: u64 = 22;
+/// AWS reads one resync of a Ready object may make (README "Steady state"): 16 and the probe
+/// (GetResources embeds every method and integration).
+const READS_PER_RESYNC: u64 = 17;
 
 fn named(mut obj: serde_yaml::Value, name: &str) -> serde_yaml::Value {
     obj["metadata"]["name"] = name.into();
@@ -238,9 +238,43 @@ async fn edge_routes(
     out
 }
 
+/// The operator's sessions act under the shipped IAM policies (docs/iam/*-role-policy.json,
+/// enforced by the emulator for both seeded roles), and none of their calls since `since` was
+/// refused.
+async fn assert_shipped_iam_policies_sufficed(since: u64) {
+    let enforced = support::emulator_json("/_xapi/iam/enforce").await;
+    for role in ["XAPI_PROVIDER_ROLE_ARN", "XAPI_CONSUMER_ROLE_ARN"] {
+        assert!(
+            enforced["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["role_arn"] == env(role).as_str()),
+            "{role} is enforced: {enforced}"
+        );
+    }
+    let (_, calls) = support::emulator_requests(since).await;
+    let operators: Vec<&Value> = calls
+        .iter()
+        .filter(|c| {
+            let session = c["session"].as_str().unwrap_or("xapi-tests");
+            !["xapi-tests", "xapi-seed"].contains(&session)
+                && ["ec2", "elasticloadbalancing", "apigateway", "lambda"]
+                    .contains(&c["service"].as_str().unwrap_or_default())
+        })
+        .collect();
+    assert!(operators.len() > 20, "the operator's calls: {operators:?}");
+    let refused: Vec<&&Value> = operators.iter().filter(|c| c["status"] == 403).collect();
+    assert!(
+        refused.is_empty(),
+        "refused under the shipped policies: {refused:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
     let (admin, ns, controller) = setup("chain-created").await;
+    let log_start = support::emulator_log_end().await;
     let obj = support::create(&admin, &ns, &support::example("orders.yaml")).await;
     let uid = uid(&obj);
     // kstatus: Reconciling while the chain is being built (the NLB and the VPC link take
@@ -258,6 +292,7 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
             .all(|c| c.observed_generation == ready.metadata.generation),
         "{conditions:?}"
     );
+    assert_shipped_iam_policies_sufficed(log_start).await;
     let status = ready.status.clone().expect("status");
     let (ps, cs) = (
         status.provider.clone().expect("provider status"),

@@ -17,10 +17,11 @@ const READY: Duration = Duration::from_secs(300);
 
 /// AWS reads of one resync of a Ready object with one created route (as in `tests/chain.rs`),
 /// and what each further route adds: its private API's look-up and stage (a created one also
-/// its `GET /health`), its two edge methods and integrations, and its probe.
-const ONE_ROUTE: u64 = 22;
-const PER_CREATED_ROUTE: u64 = 9;
-const PER_ADOPTED_ROUTE: u64 = 7;
+/// its resources, which embed its `GET /health`), and its probe. Its two edge methods come
+/// embedded in the edge's one GetResources.
+const ONE_ROUTE: u64 = 17;
+const PER_CREATED_ROUTE: u64 = 4;
+const PER_ADOPTED_ROUTE: u64 = 3;
 
 fn routes_of(o: &CrossAccountApi) -> Vec<RouteStatus> {
     o.status

@@ -67,6 +67,83 @@ impl<T> Owned<T> {
     }
 }
 
+// GetMethodOutput and the embedded `types::Method` (GetIntegrationOutput and
+// `types::Integration`) are distinct types with the same accessors: one reading serves both.
+macro_rules! method_of {
+    ($m:expr) => {
+        Method {
+            authorization_type: $m.authorization_type().unwrap_or("NONE").to_string(),
+            authorizer_id: $m.authorizer_id().map(str::to_string),
+            request_parameters: $m.request_parameters().cloned().unwrap_or_default(),
+        }
+    };
+}
+
+macro_rules! integration_of {
+    ($i:expr) => {
+        Integration {
+            kind: $i
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            http_method: $i.http_method().map(str::to_string),
+            uri: $i.uri().map(str::to_string),
+            connection_type: $i.connection_type().map(|c| c.as_str().to_string()),
+            connection_id: $i.connection_id().map(str::to_string),
+            request_parameters: $i.request_parameters().cloned().unwrap_or_default(),
+        }
+    };
+}
+
+macro_rules! setup_of {
+    ($m:expr) => {{
+        let integration = $m.method_integration();
+        MethodSetup {
+            integration_kind: integration
+                .and_then(|i| i.r#type())
+                .map(|t| t.as_str().to_string()),
+            method_responses: sorted_keys($m.method_responses()),
+            integration_responses: sorted_keys(integration.and_then(|i| i.integration_responses())),
+        }
+    }};
+}
+
+fn sorted_keys<V>(map: Option<&HashMap<String, V>>) -> Vec<String> {
+    let mut k: Vec<String> = map.map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    k.sort();
+    k
+}
+
+macro_rules! whole_method_of {
+    ($m:expr) => {
+        EmbeddedMethod {
+            method: method_of!($m),
+            integration: $m.method_integration().map(|i| integration_of!(i)),
+            setup: setup_of!($m),
+        }
+    };
+}
+
+/// A resource as GetResources answered it; methods embedded whole are kept whole.
+fn resource_of(r: &aws_sdk_apigateway::types::Resource) -> Option<Resource> {
+    let all = r.resource_methods();
+    let mut methods: Vec<String> = all.map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    methods.sort();
+    // A whole method always names its verb; a bare key does not.
+    let embedded = all
+        .into_iter()
+        .flatten()
+        .filter(|(_, m)| m.http_method().is_some())
+        .map(|(verb, m)| (verb.clone(), whole_method_of!(m)))
+        .collect();
+    Some(Resource {
+        id: r.id()?.to_string(),
+        path: r.path()?.to_string(),
+        methods,
+        embedded,
+    })
+}
+
 /// A resource (path) with its methods.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
@@ -76,6 +153,20 @@ pub struct Resource {
     pub path: String,
     /// HTTP methods set up on it.
     pub methods: Vec<String>,
+    /// The methods GetResources returned whole (`embed=methods`), by HTTP verb. A verb of
+    /// `methods` missing here came back as a bare key: read it with GetMethod.
+    pub embedded: HashMap<String, EmbeddedMethod>,
+}
+
+/// A method as GetResources embeds it: the method, its integration (if any) and its set-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmbeddedMethod {
+    /// Authorization and parameters.
+    pub method: Method,
+    /// The integration; `None`: the method has none.
+    pub integration: Option<Integration>,
+    /// Integration type and response codes.
+    pub setup: MethodSetup,
 }
 
 /// A method's authorization and parameters.
@@ -106,7 +197,7 @@ pub struct Integration {
     pub request_parameters: HashMap<String, String>,
 }
 
-/// What a method has around it (see [`ApiGateway::method_setup`]).
+/// What a method has around it (see [`ApiGateway::whole_method`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MethodSetup {
     /// The integration's type (MOCK, HTTP_PROXY, …); `None`: no integration.
@@ -510,25 +601,11 @@ impl ApiGateway {
                     .get_resources()
                     .rest_api_id(api_id)
                     .limit(500)
+                    .embed("methods")
                     .send()
             })
             .await?;
-        Ok(out
-            .items()
-            .iter()
-            .filter_map(|r| {
-                let mut methods: Vec<String> = r
-                    .resource_methods()
-                    .map(|m| m.keys().cloned().collect())
-                    .unwrap_or_default();
-                methods.sort();
-                Some(Resource {
-                    id: r.id()?.to_string(),
-                    path: r.path()?.to_string(),
-                    methods,
-                })
-            })
-            .collect())
+        Ok(out.items().iter().filter_map(resource_of).collect())
     }
 
     /// Creates a child resource.
@@ -583,20 +660,23 @@ impl ApiGateway {
         Ok(())
     }
 
-    /// A method, `None` if it is not set up.
-    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
-    pub async fn get_method(
+    /// A resource's `verb` method whole: as GetResources embedded it, else read with GetMethod
+    /// (which carries the integration too). `None`: the resource has no such method.
+    #[instrument(skip(self, resource), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
+    pub async fn whole_method(
         &self,
         api_id: &str,
-        resource_id: &str,
-        http_method: &str,
-    ) -> Result<Option<Method>> {
-        let out = self.method_output(api_id, resource_id, http_method).await?;
-        Ok(out.map(|m| Method {
-            authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
-            authorizer_id: m.authorizer_id().map(str::to_string),
-            request_parameters: m.request_parameters().cloned().unwrap_or_default(),
-        }))
+        resource: &Resource,
+        verb: &str,
+    ) -> Result<Option<EmbeddedMethod>> {
+        if !resource.methods.iter().any(|m| m == verb) {
+            return Ok(None);
+        }
+        if let Some(m) = resource.embedded.get(verb) {
+            return Ok(Some(m.clone()));
+        }
+        let out = self.method_output(api_id, &resource.id, verb).await?;
+        Ok(out.map(|m| whole_method_of!(m)))
     }
 
     async fn method_output(
@@ -665,37 +745,6 @@ impl ApiGateway {
         Ok(())
     }
 
-    /// An integration, `None` if there is none.
-    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetIntegration"))]
-    pub async fn get_integration(
-        &self,
-        api_id: &str,
-        resource_id: &str,
-        http_method: &str,
-    ) -> Result<Option<Integration>> {
-        let out = self
-            .find("GetIntegration", || {
-                self.client
-                    .get_integration()
-                    .rest_api_id(api_id)
-                    .resource_id(resource_id)
-                    .http_method(http_method)
-                    .send()
-            })
-            .await?;
-        Ok(out.map(|i| Integration {
-            kind: i
-                .r#type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            http_method: i.http_method().map(str::to_string),
-            uri: i.uri().map(str::to_string),
-            connection_type: i.connection_type().map(|c| c.as_str().to_string()),
-            connection_id: i.connection_id().map(str::to_string),
-            request_parameters: i.request_parameters().cloned().unwrap_or_default(),
-        }))
-    }
-
     /// Sets (or replaces) an HTTP_PROXY integration over a VPC link.
     #[instrument(skip(self, integration), fields(account = %self.account, service = "apigateway", operation = "PutIntegration"))]
     pub async fn put_vpc_link_integration(
@@ -721,34 +770,6 @@ impl ApiGateway {
         })
         .await?;
         Ok(())
-    }
-
-    /// What a method has set up around it: its integration's type and the status codes of its
-    /// method and integration responses. `None`: no such method.
-    #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetMethod"))]
-    pub async fn method_setup(
-        &self,
-        api_id: &str,
-        resource_id: &str,
-        http_method: &str,
-    ) -> Result<Option<MethodSetup>> {
-        let out = self.method_output(api_id, resource_id, http_method).await?;
-        Ok(out.map(|m| {
-            fn keys<V>(map: Option<&HashMap<String, V>>) -> Vec<String> {
-                let mut k: Vec<String> =
-                    map.map(|m| m.keys().cloned().collect()).unwrap_or_default();
-                k.sort();
-                k
-            }
-            let integration = m.method_integration();
-            MethodSetup {
-                integration_kind: integration
-                    .and_then(|i| i.r#type())
-                    .map(|t| t.as_str().to_string()),
-                method_responses: keys(m.method_responses()),
-                integration_responses: keys(integration.and_then(|i| i.integration_responses())),
-            }
-        }))
     }
 
     /// Sets up a MOCK integration that answers with status 200.
@@ -1078,5 +1099,63 @@ impl ApiGateway {
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_apigateway::types::{self, IntegrationType};
+
+    fn resource(methods: HashMap<String, types::Method>) -> types::Resource {
+        types::Resource::builder()
+            .id("r1")
+            .path("/{proxy+}")
+            .set_resource_methods(Some(methods))
+            .build()
+    }
+
+    #[test]
+    fn an_embedded_method_is_read_whole_and_a_bare_key_is_not() {
+        let whole = types::Method::builder()
+            .http_method("ANY")
+            .authorization_type("NONE")
+            .method_integration(
+                types::Integration::builder()
+                    .r#type(IntegrationType::HttpProxy)
+                    .uri("https://b/prod/{proxy}")
+                    .connection_id("vl1")
+                    .build(),
+            )
+            .build();
+        let bare = types::Method::builder().build();
+        let r = resource_of(&resource(HashMap::from([
+            ("ANY".to_string(), whole),
+            ("GET".to_string(), bare),
+        ])))
+        .expect("id and path");
+        assert_eq!(r.methods, vec!["ANY".to_string(), "GET".to_string()]);
+        assert_eq!(r.embedded.len(), 1, "only the whole method is embedded");
+        let any = &r.embedded["ANY"];
+        assert_eq!(any.method.authorization_type, "NONE");
+        let integration = any.integration.as_ref().expect("integration embedded");
+        assert_eq!(integration.kind, "HTTP_PROXY");
+        assert_eq!(integration.connection_id.as_deref(), Some("vl1"));
+        assert_eq!(any.setup.integration_kind.as_deref(), Some("HTTP_PROXY"));
+    }
+
+    #[test]
+    fn a_whole_method_without_integration_has_none() {
+        let m = types::Method::builder()
+            .http_method("ANY")
+            .authorization_type("CUSTOM")
+            .authorizer_id("a1")
+            .build();
+        let r =
+            resource_of(&resource(HashMap::from([("ANY".to_string(), m)]))).expect("id and path");
+        let any = &r.embedded["ANY"];
+        assert_eq!(any.integration, None);
+        assert_eq!(any.method.authorizer_id.as_deref(), Some("a1"));
+        assert_eq!(any.setup.integration_kind, None);
     }
 }

@@ -392,10 +392,8 @@ async fn ensure_health_route(side: &Side<'_>, api_id: &str, journal: &Journal) -
     let resources = apigw.resources(api_id).await?;
     let existing = resources.iter().find(|r| r.path == "/health");
     let setup = match existing {
-        Some(r) if r.methods.iter().any(|m| m == "GET") => {
-            apigw.method_setup(api_id, &r.id, "GET").await?
-        }
-        _ => None,
+        Some(r) => apigw.whole_method(api_id, r, "GET").await?.map(|m| m.setup),
+        None => None,
     };
     let plan = HealthRoutePlan::for_setup(setup.as_ref());
     if plan.is_empty() {

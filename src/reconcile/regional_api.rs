@@ -485,36 +485,49 @@ async fn ensure_routes(
         );
         changed = true;
     }
-    let mut resources: HashMap<String, String> = existing
+    // GetResources embeds each method with its integration: no per-route read when it did.
+    let mut found: HashMap<String, apigateway::Resource> = existing
         .into_iter()
         .filter(|r| !gone.iter().any(|g| g.id == r.id))
-        .map(|r| (r.path, r.id))
+        .map(|r| (r.path.clone(), r))
+        .collect();
+    let mut resources: HashMap<String, String> = found
+        .iter()
+        .map(|(path, r)| (path.clone(), r.id.clone()))
         .collect();
     if root_method_goes && let Some(root) = resources.get("/") {
         apigw.delete_method(api_id, root, "ANY").await?;
         journal.normal("RemovedEdgeResource", "removed ANY / from the edge");
         changed = true;
+        if let Some(r) = found.get_mut("/") {
+            r.methods.retain(|m| m != "ANY");
+        }
     }
     for route in &wanted {
         let resource_id = ensure_resource(side, api_id, &route.path, &mut resources).await?;
-        match apigw.get_method(api_id, &resource_id, "ANY").await? {
+        let present = match found.get(&route.path) {
+            Some(r) => apigw.whole_method(api_id, r, "ANY").await?,
+            None => None,
+        };
+        let current = match present {
             None => {
                 apigw
                     .put_method(api_id, &resource_id, "ANY", &route.method)
                     .await?;
                 changed = true;
+                None
             }
-            Some(current) => {
-                let ops = method_patch(&current, &route.method);
+            Some(present) => {
+                let ops = method_patch(&present.method, &route.method);
                 if !ops.is_empty() {
                     apigw
                         .update_method(api_id, &resource_id, "ANY", ops)
                         .await?;
                     changed = true;
                 }
+                present.integration
             }
-        }
-        let current = apigw.get_integration(api_id, &resource_id, "ANY").await?;
+        };
         if current.as_ref() != Some(&route.integration) {
             apigw
                 .put_vpc_link_integration(api_id, &resource_id, "ANY", &route.integration)
