@@ -44,8 +44,8 @@ pub struct Context {
     pub grants: Grants,
     /// Consecutive failed reconciles per object, for the error backoff.
     errors: Mutex<HashMap<String, u32>>,
-    /// Since when each object has been waiting on AWS, for the polling delay.
-    waits: Mutex<HashMap<String, Instant>>,
+    /// What each object is waiting on (its steps' reasons) and since when, for the polling delay.
+    waits: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl Context {
@@ -83,10 +83,10 @@ impl Context {
     }
 
     /// One more wait on AWS: progress, so the error count starts over. How long the object
-    /// has been waiting so far.
-    fn next_wait(&self, key: &str) -> Duration {
+    /// has been waiting on `what` so far.
+    fn next_wait(&self, key: &str, what: String) -> Duration {
         forget(&self.errors, key);
-        waited(&self.waits, key, Instant::now())
+        waited(&self.waits, key, what, Instant::now())
     }
 
     fn reset_attempts(&self, key: &str) {
@@ -103,10 +103,20 @@ fn count(counts: &Mutex<HashMap<String, u32>>, key: &str) -> u32 {
     *n
 }
 
-/// How long `key` has waited at `now`, counted from its first wait.
-fn waited(since: &Mutex<HashMap<String, Instant>>, key: &str, now: Instant) -> Duration {
+/// How long `key` has waited on `what` at `now`: counted from the first poll that found it
+/// waiting on exactly that, so each state AWS passes through is timed on its own.
+fn waited(
+    since: &Mutex<HashMap<String, (String, Instant)>>,
+    key: &str,
+    what: String,
+    now: Instant,
+) -> Duration {
     let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
-    now.saturating_duration_since(*since.entry(key.to_string()).or_insert(now))
+    let entry = since.entry(key.to_string()).or_insert((what.clone(), now));
+    if entry.0 != what {
+        *entry = (what, now);
+    }
+    now.saturating_duration_since(entry.1)
 }
 
 /// Starts `key`'s count over.
@@ -132,11 +142,16 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
 }
 
 /// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): a
-/// twenty-fifth of the time waited so far, between 1 s and 15 s. AWS gives no completion time
-/// and its waits range from seconds to minutes, so the poll is a fixed fraction of the wait
-/// whatever its length: the state is seen at most 4 % (or 15 s) after it was reached.
+/// thirtieth of the time waited on the current state so far, between 1 s and 15 s, and 250 ms
+/// within its first second. AWS gives no completion time and its waits range from instant to
+/// minutes, so the poll is a fixed fraction of the wait whatever its length: a state is seen at
+/// most 3.3 % (or 15 s) after it was reached, and a transition that is over at once costs no
+/// whole second.
 pub fn waiting_delay(waited: Duration) -> Duration {
-    (waited / 25).clamp(Duration::from_secs(1), Duration::from_secs(15))
+    if waited < Duration::from_secs(1) {
+        return Duration::from_millis(250);
+    }
+    (waited / 30).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
 /// Runs the controller until a shutdown signal.
@@ -378,7 +393,14 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         };
         Ok(Action::requeue(next))
     } else {
-        let waited = ctx.next_wait(&key);
+        let waiting_on = applied
+            .steps
+            .iter()
+            .filter(|s| !s.ready)
+            .map(|s| s.reason.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let waited = ctx.next_wait(&key, waiting_on);
         Ok(Action::requeue(waiting_delay(waited)))
     }
 }
@@ -602,26 +624,51 @@ mod tests {
     }
 
     #[test]
-    fn a_wait_is_timed_from_its_first_poll() {
+    fn a_wait_is_timed_from_the_first_poll_of_its_state() {
         let since = Mutex::default();
         let t0 = Instant::now();
-        assert_eq!(waited(&since, "ns/a", t0), Duration::ZERO);
+        let nlb = || "WaitingForLoadBalancer".to_string();
+        assert_eq!(waited(&since, "ns/a", nlb(), t0), Duration::ZERO);
         let later = t0 + Duration::from_secs(40);
-        assert_eq!(waited(&since, "ns/a", later), Duration::from_secs(40));
-        assert_eq!(waited(&since, "ns/b", later), Duration::ZERO, "per object");
+        assert_eq!(
+            waited(&since, "ns/a", nlb(), later),
+            Duration::from_secs(40)
+        );
+        assert_eq!(
+            waited(&since, "ns/b", nlb(), later),
+            Duration::ZERO,
+            "per object"
+        );
+        let link = "WaitingForVpcLink".to_string();
+        assert_eq!(
+            waited(&since, "ns/a", link.clone(), later),
+            Duration::ZERO,
+            "a new state starts over"
+        );
+        let then = later + Duration::from_secs(5);
+        assert_eq!(waited(&since, "ns/a", link, then), Duration::from_secs(5));
         forget(&since, "ns/a");
-        assert_eq!(waited(&since, "ns/a", later), Duration::ZERO, "starts over");
+        assert_eq!(
+            waited(&since, "ns/a", nlb(), then),
+            Duration::ZERO,
+            "starts over"
+        );
     }
 
     #[test]
     fn the_poll_is_a_fixed_fraction_of_the_wait() {
         let secs = Duration::from_secs;
-        assert_eq!(waiting_delay(Duration::ZERO), secs(1));
-        assert_eq!(waiting_delay(secs(25)), secs(1));
+        assert_eq!(waiting_delay(Duration::ZERO), Duration::from_millis(250));
+        assert_eq!(
+            waiting_delay(Duration::from_millis(900)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(waiting_delay(secs(1)), secs(1));
+        assert_eq!(waiting_delay(secs(30)), secs(1));
         // The same fraction at a short wait and at one four times longer: the overshoot does
         // not depend on how long AWS takes.
-        assert_eq!(waiting_delay(secs(50)), secs(2));
-        assert_eq!(waiting_delay(secs(200)), secs(8));
+        assert_eq!(waiting_delay(secs(60)), secs(2));
+        assert_eq!(waiting_delay(secs(240)), secs(8));
         assert_eq!(waiting_delay(secs(3600)), secs(15));
     }
 }
