@@ -44,8 +44,8 @@ pub struct Context {
     pub grants: Grants,
     /// Consecutive failed reconciles per object, for the error backoff.
     errors: Mutex<HashMap<String, u32>>,
-    /// What each object is waiting on (its steps' reasons) and since when, for the polling delay.
-    waits: Mutex<HashMap<String, (String, Instant)>>,
+    /// What each object is waiting on, for the polling delay.
+    waits: Mutex<HashMap<String, Waiting>>,
 }
 
 impl Context {
@@ -83,8 +83,8 @@ impl Context {
     }
 
     /// One more wait on AWS: progress, so the error count starts over. How long the object
-    /// has been waiting on `what` so far.
-    fn next_wait(&self, key: &str, what: String) -> Duration {
+    /// has been waiting, and waiting on `what`, so far.
+    fn next_wait(&self, key: &str, what: String) -> Waited {
         forget(&self.errors, key);
         waited(&self.waits, key, what, Instant::now())
     }
@@ -103,20 +103,46 @@ fn count(counts: &Mutex<HashMap<String, u32>>, key: &str) -> u32 {
     *n
 }
 
-/// How long `key` has waited on `what` at `now`: counted from the first poll that found it
-/// waiting on exactly that, so each state AWS passes through is timed on its own.
+/// An object's wait on AWS: since when it waits at all, and on what (its waiting steps'
+/// reasons) since when.
+#[derive(Clone, Debug)]
+struct Waiting {
+    on: String,
+    since: Instant,
+    on_since: Instant,
+}
+
+/// How long an object has waited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waited {
+    /// Since its first waiting poll.
+    pub total: Duration,
+    /// Since the first poll that found it waiting on what it waits on now.
+    pub in_state: Duration,
+}
+
+/// How long `key` has waited, and waited on `what`, at `now`: each state AWS passes through is
+/// timed on its own.
 fn waited(
-    since: &Mutex<HashMap<String, (String, Instant)>>,
+    since: &Mutex<HashMap<String, Waiting>>,
     key: &str,
     what: String,
     now: Instant,
-) -> Duration {
+) -> Waited {
     let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = since.entry(key.to_string()).or_insert((what.clone(), now));
-    if entry.0 != what {
-        *entry = (what, now);
+    let w = since.entry(key.to_string()).or_insert_with(|| Waiting {
+        on: what.clone(),
+        since: now,
+        on_since: now,
+    });
+    if w.on != what {
+        w.on = what;
+        w.on_since = now;
     }
-    now.saturating_duration_since(entry.1)
+    Waited {
+        total: now.saturating_duration_since(w.since),
+        in_state: now.saturating_duration_since(w.on_since),
+    }
 }
 
 /// Starts `key`'s count over.
@@ -143,15 +169,15 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
 
 /// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): a
 /// thirtieth of the time waited on the current state so far, between 1 s and 15 s, and 250 ms
-/// within its first second. AWS gives no completion time and its waits range from instant to
-/// minutes, so the poll is a fixed fraction of the wait whatever its length: a state is seen at
-/// most 3.3 % (or 15 s) after it was reached, and a transition that is over at once costs no
-/// whole second.
-pub fn waiting_delay(waited: Duration) -> Duration {
-    if waited < Duration::from_secs(1) {
+/// within the object's first second of waiting. AWS gives no completion time and its waits range
+/// from instant to minutes, so the poll is a fixed fraction of the wait whatever its length: a
+/// state is seen at most 3.3 % (or 15 s) after it was reached, and a transition that is over at
+/// once costs no whole second. States that alternate (a flapping target) poll at 1 s, not faster.
+pub fn waiting_delay(waited: Waited) -> Duration {
+    if waited.total < Duration::from_secs(1) {
         return Duration::from_millis(250);
     }
-    (waited / 30).clamp(Duration::from_secs(1), Duration::from_secs(15))
+    (waited.in_state / 30).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
 /// Runs the controller until a shutdown signal.
@@ -627,48 +653,50 @@ mod tests {
     fn a_wait_is_timed_from_the_first_poll_of_its_state() {
         let since = Mutex::default();
         let t0 = Instant::now();
+        let secs = Duration::from_secs;
         let nlb = || "WaitingForLoadBalancer".to_string();
-        assert_eq!(waited(&since, "ns/a", nlb(), t0), Duration::ZERO);
-        let later = t0 + Duration::from_secs(40);
+        let link = || "WaitingForVpcLink".to_string();
+        let w = |total, in_state| Waited {
+            total: secs(total),
+            in_state: secs(in_state),
+        };
+        assert_eq!(waited(&since, "ns/a", nlb(), t0), w(0, 0));
+        assert_eq!(waited(&since, "ns/a", nlb(), t0 + secs(40)), w(40, 40));
         assert_eq!(
-            waited(&since, "ns/a", nlb(), later),
-            Duration::from_secs(40)
-        );
-        assert_eq!(
-            waited(&since, "ns/b", nlb(), later),
-            Duration::ZERO,
+            waited(&since, "ns/b", nlb(), t0 + secs(40)),
+            w(0, 0),
             "per object"
         );
-        let link = "WaitingForVpcLink".to_string();
         assert_eq!(
-            waited(&since, "ns/a", link.clone(), later),
-            Duration::ZERO,
-            "a new state starts over"
+            waited(&since, "ns/a", link(), t0 + secs(40)),
+            w(40, 0),
+            "a new state"
         );
-        let then = later + Duration::from_secs(5);
-        assert_eq!(waited(&since, "ns/a", link, then), Duration::from_secs(5));
+        assert_eq!(waited(&since, "ns/a", link(), t0 + secs(45)), w(45, 5));
         forget(&since, "ns/a");
         assert_eq!(
-            waited(&since, "ns/a", nlb(), then),
-            Duration::ZERO,
+            waited(&since, "ns/a", nlb(), t0 + secs(45)),
+            w(0, 0),
             "starts over"
         );
     }
 
     #[test]
     fn the_poll_is_a_fixed_fraction_of_the_wait() {
+        let ms = Duration::from_millis;
         let secs = Duration::from_secs;
-        assert_eq!(waiting_delay(Duration::ZERO), Duration::from_millis(250));
-        assert_eq!(
-            waiting_delay(Duration::from_millis(900)),
-            Duration::from_millis(250)
-        );
-        assert_eq!(waiting_delay(secs(1)), secs(1));
-        assert_eq!(waiting_delay(secs(30)), secs(1));
+        let delay = |total, in_state| waiting_delay(Waited { total, in_state });
+        assert_eq!(delay(ms(0), ms(0)), ms(250));
+        assert_eq!(delay(ms(900), ms(900)), ms(250));
+        assert_eq!(delay(secs(1), secs(1)), secs(1));
+        assert_eq!(delay(secs(30), secs(30)), secs(1));
         // The same fraction at a short wait and at one four times longer: the overshoot does
         // not depend on how long AWS takes.
-        assert_eq!(waiting_delay(secs(60)), secs(2));
-        assert_eq!(waiting_delay(secs(240)), secs(8));
-        assert_eq!(waiting_delay(secs(3600)), secs(15));
+        assert_eq!(delay(secs(60), secs(60)), secs(2));
+        assert_eq!(delay(secs(240), secs(240)), secs(8));
+        assert_eq!(delay(secs(3600), secs(3600)), secs(15));
+        // Each state on its own; one that keeps changing polls at 1 s, not faster.
+        assert_eq!(delay(secs(300), secs(60)), secs(2));
+        assert_eq!(delay(secs(300), ms(0)), secs(1));
     }
 }
