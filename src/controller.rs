@@ -338,12 +338,18 @@ fn ownership(obj: &CrossAccountApi) -> Result<Ownership> {
 async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>) -> Result<Action> {
     let owner = ownership(obj)?;
     let journal = Journal::default();
+    let old = obj.status.clone().unwrap_or_default();
+    let was_ready = was_ready_for(&old, obj.metadata.generation);
     let applied = match sides(ctx, obj, &owner).await {
+        // A Ready object's resync confirms: what many objects share is read once per resync
+        // for all of them.
+        Ok(sides) if was_ready => {
+            reconcile::apply(&sides.sharing_reads(ctx.resync), obj, &journal, ctx.resync).await
+        }
         Ok(sides) => reconcile::apply(&sides, obj, &journal, ctx.resync).await,
         Err((side, e)) => reconcile::without_credentials(obj, side, e),
     };
 
-    let old = obj.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
     let error = applied.error.as_ref().map(|e| (e.reason(), e.to_string()));
     let status = CrossAccountApiStatus {
@@ -360,7 +366,6 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         consumer: Some(applied.consumer.clone()),
         routes: applied.routes.clone(),
     };
-    let was_ready = was_ready_for(&old, obj.metadata.generation);
     patch_status(api, obj, &old, status).await?;
     let events = journal.take();
     if was_ready {

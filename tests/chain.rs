@@ -15,9 +15,9 @@ use support::{ControllerProcess, condition, env, is_ready, wait_until};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// AWS reads one resync of a Ready object may make (README "Steady state"): 16 and the probe
-/// (GetResources embeds every method and integration).
-const READS_PER_RESYNC: u64 = 17;
+/// AWS reads one resync of a Ready object may make (README "Steady state"): 15 and the probe
+/// (GetResources embeds every method and integration; one list of REST APIs per account).
+const READS_PER_RESYNC: u64 = 16;
 
 fn named(mut obj: serde_yaml::Value, name: &str) -> serde_yaml::Value {
     obj["metadata"]["name"] = name.into();
@@ -1020,6 +1020,75 @@ async fn retain_leaves_aws_resources_in_place() {
             left.iter().any(|l| l.starts_with(kind)),
             "Retain kept no {kind}: {left:?}"
         );
+    }
+    drop(controller);
+}
+
+/// Ready objects of one account share its account-wide reads: within a resync interval, one list
+/// of REST APIs, VPC links, endpoints, NLBs, target groups, security groups and subnets per
+/// account serves every object, and no REST API is read one by one. Counted in the emulator's
+/// request log, by the objects' own sessions.
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_objects_share_account_wide_reads() {
+    const OBJECTS: u64 = 4;
+    const RESYNCS: u64 = 3;
+    let (admin, ns, controller) = setup("chain-shared").await;
+    for i in 0..OBJECTS {
+        let mut obj = named(support::example("orders.yaml"), &format!("shared-{i}"));
+        obj["spec"]["provider"]["privateApi"]["name"] = format!("shared-{i}-{ns}").into();
+        obj["spec"]["probe"] = serde_yaml::to_value(json!({"enabled": false})).expect("yaml");
+        support::create(&admin, &ns, &obj).await;
+    }
+    for i in 0..OBJECTS {
+        let name = format!("shared-{i}");
+        support::wait_for(&admin, &ns, &name, READY_TIMEOUT, "Ready", is_ready).await;
+    }
+    let start = support::reconciled_ready(&controller).await;
+    let mark = support::emulator_log_end().await;
+    wait_until(Duration::from_secs(120), "every object resynced", || async {
+        support::reconciled_ready(&controller).await >= start + OBJECTS * RESYNCS
+    })
+    .await;
+    let (_, log) = support::emulator_requests(mark).await;
+    let sessions = format!("xapi-{ns}-");
+    let count = |op: &str| {
+        log.iter()
+            .filter(|r| {
+                r["operation"] == op
+                    && r["session"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(&sessions))
+            })
+            .count() as u64
+    };
+    // One DescribeTargetHealth per reconcile of a Ready object: never shared.
+    let reconciles = count("DescribeTargetHealth");
+    assert!(reconciles >= OBJECTS * RESYNCS, "{reconciles} reconciles");
+    eprintln!(
+        "{reconciles} reconciles: {:?}",
+        ["GetRestApis", "GetVpcLinks", "DescribeVpcEndpoints", "DescribeSubnets"].map(count)
+    );
+    assert_eq!(count("GetRestApi"), 0, "REST APIs come from the list");
+    for (op, accounts) in [
+        ("GetRestApis", 2),
+        ("GetVpcLinks", 1),
+        ("DescribeVpcEndpoints", 1),
+        ("DescribeLoadBalancers", 1),
+        ("DescribeTargetGroups", 1),
+        ("DescribeSecurityGroups", 1),
+        ("DescribeSubnets", 1),
+    ] {
+        // Each list serves at least two reconciles (about four here: one list per account and
+        // interval, four objects).
+        assert!(
+            count(op) * 2 <= reconciles * accounts,
+            "{op}: {} calls for {reconciles} reconciles in {accounts} account(s)",
+            count(op)
+        );
+    }
+    for i in 0..OBJECTS {
+        support::delete_and_wait(&admin, &ns, &format!("shared-{i}"), Duration::from_secs(120))
+            .await;
     }
     drop(controller);
 }

@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
+use super::shared::Sharing;
 use super::{ApiGatewayLimiter, Ownership};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
@@ -258,6 +259,8 @@ pub struct ApiGateway {
     account: String,
     region: String,
     limiter: Arc<ApiGatewayLimiter>,
+    /// REST APIs and VPC links read from the account's lists, when this client shares reads.
+    sharing: Sharing,
 }
 
 fn patch(op: Op, path: &str, value: Option<String>) -> PatchOperation {
@@ -311,28 +314,29 @@ fn retry_delay(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_secs_f64(cap * (0.5 + jitter / 2.0))
 }
 
-fn rest_api_from(
-    id: Option<&str>,
-    name: Option<&str>,
-    policy: Option<&str>,
-    endpoint: Option<&EndpointConfiguration>,
-    tags: Option<&HashMap<String, String>>,
-) -> Option<RestApi> {
-    Some(RestApi {
-        id: id?.to_string(),
-        name: name.unwrap_or_default().to_string(),
-        policy: policy.map(str::to_string),
-        endpoint_types: endpoint
-            .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
-            .unwrap_or_default(),
-        vpc_endpoint_ids: endpoint
-            .map(|e| e.vpc_endpoint_ids().to_vec())
-            .unwrap_or_default(),
-        tags: tags.cloned().unwrap_or_default(),
-        execute_api_disabled: false,
-        security_policy: None,
-        endpoint_access_mode: None,
-    })
+// GetRestApiOutput, CreateRestApiOutput and the listed `types::RestApi` are distinct types with
+// the same accessors: one reading serves all three.
+macro_rules! rest_api_of {
+    ($a:expr) => {
+        $a.id().map(|id| {
+            let endpoint = $a.endpoint_configuration();
+            RestApi {
+                id: id.to_string(),
+                name: $a.name().unwrap_or_default().to_string(),
+                policy: $a.policy().map(str::to_string),
+                endpoint_types: endpoint
+                    .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+                    .unwrap_or_default(),
+                vpc_endpoint_ids: endpoint
+                    .map(|e| e.vpc_endpoint_ids().to_vec())
+                    .unwrap_or_default(),
+                tags: $a.tags().cloned().unwrap_or_default(),
+                execute_api_disabled: $a.disable_execute_api_endpoint(),
+                security_policy: $a.security_policy().map(|p| p.as_str().to_string()),
+                endpoint_access_mode: $a.endpoint_access_mode().map(|m| m.as_str().to_string()),
+            }
+        })
+    };
 }
 
 fn vpc_link_from(
@@ -357,23 +361,34 @@ fn owner_tags(owner: &Ownership) -> HashMap<String, String> {
         .collect()
 }
 
-fn tagged(tags: Option<&HashMap<String, String>>, uid: &str) -> bool {
-    tags.and_then(|t| t.get(UID_TAG)).map(String::as_str) == Some(uid)
-}
-
 impl ApiGateway {
     pub(crate) fn new(
         client: Client,
         account: String,
         region: String,
         limiter: Arc<ApiGatewayLimiter>,
+        sharing: Sharing,
     ) -> Self {
         ApiGateway {
             client,
             account,
             region,
             limiter,
+            sharing,
         }
+    }
+
+    /// This client, reading REST APIs and VPC links from the account's lists taken at most
+    /// `max_age` ago: for an object that was Ready, whose resync only confirms.
+    pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
+        self.sharing = self.sharing.reading(max_age);
+        self
+    }
+
+    /// Whether this client reads from the account's shared lists: its object was Ready, and
+    /// this reconcile confirms.
+    pub fn shares_reads(&self) -> bool {
+        self.sharing.lists().is_some()
     }
 
     /// Region of this client.
@@ -434,26 +449,21 @@ impl ApiGateway {
     /// The REST API with this id, `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApi"))]
     pub async fn get_rest_api(&self, id: &str) -> Result<Option<RestApi>> {
+        if let Some((lists, max_age)) = self.sharing.lists() {
+            let all = lists
+                .rest_apis
+                .get(max_age, || self.list_rest_apis())
+                .await?;
+            if let Some(api) = all.iter().find(|a| a.id == id) {
+                return Ok(Some(api.clone()));
+            }
+        }
         let out = self
             .find("GetRestApi", || {
                 self.client.get_rest_api().rest_api_id(id).send()
             })
             .await?;
-        Ok(out.and_then(|a| {
-            rest_api_from(
-                a.id(),
-                a.name(),
-                a.policy(),
-                a.endpoint_configuration(),
-                a.tags(),
-            )
-            .map(|api| RestApi {
-                execute_api_disabled: a.disable_execute_api_endpoint(),
-                security_policy: a.security_policy().map(|p| p.as_str().to_string()),
-                endpoint_access_mode: a.endpoint_access_mode().map(|m| m.as_str().to_string()),
-                ..api
-            })
-        }))
+        Ok(out.and_then(|a| rest_api_of!(a)))
     }
 
     /// The operator's REST API of `endpoint_type`: `known_id` if it still exists and carries
@@ -485,7 +495,22 @@ impl ApiGateway {
     /// create (which takes no client token) was repeated after its answer was lost.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApis"))]
     pub async fn owned_rest_apis(&self, uid: &str, endpoint_type: &str) -> Result<Vec<RestApi>> {
-        let mut found = Vec::new();
+        let mut found: Vec<RestApi> = self
+            .list_rest_apis()
+            .await?
+            .into_iter()
+            .filter(|a| {
+                a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
+                    && a.endpoint_types.iter().any(|t| t == endpoint_type)
+            })
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
+    /// Every REST API of the account and region (pages of 500).
+    async fn list_rest_apis(&self) -> Result<Vec<RestApi>> {
+        let mut all = Vec::new();
         let mut position = None;
         loop {
             let out = self
@@ -497,30 +522,13 @@ impl ApiGateway {
                         .send()
                 })
                 .await?;
-            found.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|a| {
-                        rest_api_from(
-                            a.id(),
-                            a.name(),
-                            a.policy(),
-                            a.endpoint_configuration(),
-                            a.tags(),
-                        )
-                    })
-                    .filter(|a| {
-                        a.tags.get(UID_TAG).map(String::as_str) == Some(uid)
-                            && a.endpoint_types.iter().any(|t| t == endpoint_type)
-                    }),
-            );
+            all.extend(out.items().iter().filter_map(|a| rest_api_of!(a)));
             match out.position() {
                 Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
                 _ => break,
             }
         }
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(found)
+        Ok(all)
     }
 
     /// Creates a REST API: PRIVATE (with its VPC endpoints and policy) or REGIONAL.
@@ -556,14 +564,7 @@ impl ApiGateway {
                     .send()
             })
             .await?;
-        rest_api_from(
-            out.id(),
-            out.name(),
-            out.policy(),
-            out.endpoint_configuration(),
-            out.tags(),
-        )
-        .ok_or_else(|| self.unexpected("CreateRestApi", "no id in the answer"))
+        rest_api_of!(out).ok_or_else(|| self.unexpected("CreateRestApi", "no id in the answer"))
     }
 
     /// Applies patch operations to a REST API.
@@ -1029,7 +1030,31 @@ impl ApiGateway {
     /// no client token) was repeated after its answer was lost.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetVpcLinks"))]
     pub async fn owned_vpc_links(&self, uid: &str) -> Result<Vec<VpcLink>> {
-        let mut found = Vec::new();
+        let ours = |all: &[(VpcLink, Option<String>)]| -> Vec<VpcLink> {
+            let mut found: Vec<VpcLink> = all
+                .iter()
+                .filter(|(_, tag)| tag.as_deref() == Some(uid))
+                .map(|(l, _)| l.clone())
+                .collect();
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            found
+        };
+        if let Some((lists, max_age)) = self.sharing.lists() {
+            let all = lists
+                .vpc_links
+                .get(max_age, || self.list_vpc_links())
+                .await?;
+            let found = ours(&all);
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(ours(&self.list_vpc_links().await?))
+    }
+
+    /// Every VPC link of the account and region with its uid tag (pages of 500).
+    async fn list_vpc_links(&self) -> Result<Vec<(VpcLink, Option<String>)>> {
+        let mut all = Vec::new();
         let mut position = None;
         loop {
             let out = self
@@ -1041,21 +1066,17 @@ impl ApiGateway {
                         .send()
                 })
                 .await?;
-            found.extend(
-                out.items()
-                    .iter()
-                    .filter(|l| tagged(l.tags(), uid))
-                    .filter_map(|l| {
-                        vpc_link_from(l.id(), l.status(), l.status_message(), l.target_arns())
-                    }),
-            );
+            all.extend(out.items().iter().filter_map(|l| {
+                let uid = l.tags().and_then(|t| t.get(UID_TAG)).cloned();
+                vpc_link_from(l.id(), l.status(), l.status_message(), l.target_arns())
+                    .map(|link| (link, uid))
+            }));
             match out.position() {
                 Some(p) if !out.items().is_empty() => position = Some(p.to_string()),
                 _ => break,
             }
         }
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(found)
+        Ok(all)
     }
 
     /// Creates a REST VPC link to an NLB.

@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::{
 };
 use tracing::instrument;
 
+use super::shared::Sharing;
 use super::{Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, ErrorClass, Result};
@@ -132,6 +133,8 @@ pub struct Ec2 {
     client: Client,
     account: String,
     recent: Arc<RecentIds>,
+    /// Endpoints, security groups and subnets read from the account's lists, when shared.
+    sharing: Sharing,
 }
 
 /// The addresses of an endpoint's ENIs, and whether EC2 showed every one of them.
@@ -215,12 +218,20 @@ fn https_permission(cidrs: &[String]) -> IpPermission {
 const GONE_STATES: &[&str] = &["deleted", "deleting", "failed", "rejected", "expired"];
 
 impl Ec2 {
-    pub(crate) fn new(client: Client, account: String) -> Self {
+    pub(crate) fn new(client: Client, account: String, sharing: Sharing) -> Self {
         Ec2 {
             client,
             account,
             recent: Arc::default(),
+            sharing,
         }
+    }
+
+    /// This client, reading endpoints, security groups and subnets from the account's lists
+    /// taken at most `max_age` ago.
+    pub fn sharing_reads(mut self, max_age: Duration) -> Self {
+        self.sharing = self.sharing.reading(max_age);
+        self
     }
 
     /// Whether this client created `id` moments ago, so that EC2 may not show it yet.
@@ -249,6 +260,16 @@ impl Ec2 {
     /// The endpoint with this id; `None` when it does not exist or is deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
     pub async fn find_endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
+        let live = |e: &Endpoint| e.id == id && !GONE_STATES.contains(&e.state.as_str());
+        if let Some((lists, max_age)) = self.sharing.lists() {
+            let all = lists
+                .endpoints
+                .get(max_age, || self.list_endpoints())
+                .await?;
+            if let Some(found) = all.iter().find(|e| live(e)) {
+                return Ok(Some(found.clone()));
+            }
+        }
         match self
             .client
             .describe_vpc_endpoints()
@@ -260,10 +281,33 @@ impl Ec2 {
                 .vpc_endpoints()
                 .iter()
                 .filter_map(endpoint_from)
-                .find(|e| !GONE_STATES.contains(&e.state.as_str()))),
+                .find(live)),
             Err(e) if is_not_found(&e) && !self.recent.any_recent([id]) => Ok(None),
             Err(e) => Err(self.settling(to_error("DescribeVpcEndpoints", &self.account)(e), &[id])),
         }
+    }
+
+    /// Every VPC endpoint of the account and region (pages of 1000).
+    #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
+    async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_vpc_endpoints()
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(to_error("DescribeVpcEndpoints", &self.account))?;
+            all.extend(out.vpc_endpoints().iter().filter_map(endpoint_from));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// The live endpoint tagged with this uid in `vpc_id`, if any (adoption after a crash).
@@ -446,13 +490,33 @@ impl Ec2 {
         vpc_id: &str,
         uid: &str,
     ) -> Result<Option<SecurityGroup>> {
+        if let Some((lists, max_age)) = self.sharing.lists() {
+            let all = lists
+                .security_groups
+                .get(max_age, || self.list_owned_security_groups())
+                .await?;
+            if let Some((_, _, g)) = all.iter().find(|(v, u, _)| v == vpc_id && u == uid) {
+                return Ok(Some(g.clone()));
+            }
+        }
         let found = self
             .security_groups(vec![
                 filter(&format!("tag:{UID_TAG}"), uid),
                 filter("vpc-id", vpc_id),
             ])
             .await?;
-        Ok(found.into_iter().next().map(|(g, _)| g))
+        Ok(found.into_iter().next().map(|(g, _, _)| g))
+    }
+
+    /// Every security group of the account and region with a uid tag: (VPC, uid, group).
+    async fn list_owned_security_groups(&self) -> Result<Vec<(String, String, SecurityGroup)>> {
+        let found = self
+            .security_groups(vec![filter("tag-key", UID_TAG)])
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(g, uid, vpc)| Some((vpc, uid?, g)))
+            .collect())
     }
 
     /// Security groups matching `filters`, each with its uid tag.
@@ -460,18 +524,20 @@ impl Ec2 {
     async fn security_groups(
         &self,
         filters: Vec<Filter>,
-    ) -> Result<Vec<(SecurityGroup, Option<String>)>> {
-        let out = self
-            .client
-            .describe_security_groups()
-            .set_filters(Some(filters))
-            .send()
-            .await
-            .map_err(to_error("DescribeSecurityGroups", &self.account))?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .filter_map(|g| {
+    ) -> Result<Vec<(SecurityGroup, Option<String>, String)>> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_security_groups()
+                .set_filters(Some(filters.clone()))
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(to_error("DescribeSecurityGroups", &self.account))?;
+            all.extend(out.security_groups().iter().filter_map(|g| {
                 let uid = g
                     .tags()
                     .iter()
@@ -484,9 +550,15 @@ impl Ec2 {
                         https_cidrs: https_cidrs(g.ip_permissions()),
                     },
                     uid,
+                    g.vpc_id().unwrap_or_default().to_string(),
                 ))
-            })
-            .collect())
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// Creates the endpoint's security group (no ingress yet) and returns its id. Group names
@@ -504,10 +576,10 @@ impl Ec2 {
                     .security_groups(vec![filter("group-name", name), filter("vpc-id", vpc_id)])
                     .await?;
                 match found.into_iter().next() {
-                    Some((group, uid)) if uid.as_deref() == Some(owner.uid.as_str()) => {
+                    Some((group, uid, _)) if uid.as_deref() == Some(owner.uid.as_str()) => {
                         Ok(group.id)
                     }
-                    Some((group, _)) => Err(Error::Aws {
+                    Some((group, _, _)) => Err(Error::Aws {
                         operation: "CreateSecurityGroup",
                         account: self.account.clone(),
                         code: "NameTaken".into(),
@@ -624,24 +696,55 @@ impl Ec2 {
     /// The subnets of a VPC.
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeSubnets"))]
     pub async fn vpc_subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>> {
-        let out = self
-            .client
-            .describe_subnets()
-            .filters(filter("vpc-id", vpc_id))
-            .send()
-            .await
-            .map_err(to_error("DescribeSubnets", &self.account))?;
-        Ok(out
-            .subnets()
-            .iter()
-            .filter_map(|s| {
-                Some(Subnet {
-                    id: s.subnet_id()?.to_string(),
-                    cidr: s.cidr_block()?.to_string(),
-                    availability_zone: s.availability_zone().unwrap_or_default().to_string(),
-                })
-            })
-            .collect())
+        let of_vpc = |all: &[(String, Subnet)]| -> Vec<Subnet> {
+            all.iter()
+                .filter(|(vpc, _)| vpc == vpc_id)
+                .map(|(_, s)| s.clone())
+                .collect()
+        };
+        if let Some((lists, max_age)) = self.sharing.lists() {
+            let all = lists
+                .subnets
+                .get(max_age, || self.subnets(None))
+                .await?;
+            let found = of_vpc(&all);
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(of_vpc(&self.subnets(Some(vpc_id)).await?))
+    }
+
+    /// The subnets of one VPC, or of every VPC, each with its VPC (pages of 1000).
+    async fn subnets(&self, vpc_id: Option<&str>) -> Result<Vec<(String, Subnet)>> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_subnets()
+                .set_filters(vpc_id.map(|v| vec![filter("vpc-id", v)]))
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(to_error("DescribeSubnets", &self.account))?;
+            all.extend(out.subnets().iter().filter_map(|s| {
+                Some((
+                    s.vpc_id().unwrap_or_default().to_string(),
+                    Subnet {
+                        id: s.subnet_id()?.to_string(),
+                        cidr: s.cidr_block()?.to_string(),
+                        availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+                    },
+                ))
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 }
 

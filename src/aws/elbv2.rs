@@ -7,6 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use tracing::instrument;
 
+use super::shared::Sharing;
 use super::{Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
@@ -62,6 +63,8 @@ pub struct Listener {
 pub struct Elbv2 {
     client: Client,
     account: String,
+    /// The NLB and target group read from the account's lists, when shared.
+    sharing: Sharing,
 }
 
 fn load_balancer_from(
@@ -76,6 +79,15 @@ fn load_balancer_from(
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
         state_reason: lb.state().and_then(|s| s.reason()).map(str::to_string),
+    })
+}
+
+fn target_group_from(
+    g: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+) -> Option<TargetGroup> {
+    Some(TargetGroup {
+        arn: g.target_group_arn()?.to_string(),
+        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
     })
 }
 
@@ -113,8 +125,19 @@ fn tags(owner: &Ownership) -> Vec<Tag> {
 }
 
 impl Elbv2 {
-    pub(crate) fn new(client: Client, account: String) -> Self {
-        Elbv2 { client, account }
+    pub(crate) fn new(client: Client, account: String, sharing: Sharing) -> Self {
+        Elbv2 {
+            client,
+            account,
+            sharing,
+        }
+    }
+
+    /// This client, reading NLBs and target groups from the account's lists taken at most
+    /// `max_age` ago.
+    pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
+        self.sharing = self.sharing.reading(max_age);
+        self
     }
 
     /// The uid tag of a resource, `None` when it has none.
@@ -144,6 +167,17 @@ impl Elbv2 {
         uid: &str,
     ) -> Result<Found<TargetGroup>> {
         if let Some(arn) = known_arn
+            && let Some((lists, max_age)) = self.sharing.lists()
+            && let Some(g) = lists
+                .target_groups
+                .get(max_age, || self.list_target_groups())
+                .await?
+                .iter()
+                .find(|g| g.arn == arn)
+        {
+            return Ok(Found::Ours(g.clone()));
+        }
+        if let Some(arn) = known_arn
             && let Some(g) = self.find_target_group(Some(arn), name).await?
         {
             return Ok(Found::Ours(g));
@@ -159,6 +193,17 @@ impl Elbv2 {
         name: &str,
         uid: &str,
     ) -> Result<Found<LoadBalancer>> {
+        if let Some(arn) = known_arn
+            && let Some((lists, max_age)) = self.sharing.lists()
+            && let Some(lb) = lists
+                .load_balancers
+                .get(max_age, || self.list_load_balancers())
+                .await?
+                .iter()
+                .find(|lb| lb.arn == arn)
+        {
+            return Ok(Found::Ours(lb.clone()));
+        }
         if let Some(arn) = known_arn
             && let Some(lb) = self.find_load_balancer(Some(arn), name).await?
         {
@@ -199,15 +244,56 @@ impl Elbv2 {
             None => req.names(name),
         };
         match req.send().await {
-            Ok(out) => Ok(out.target_groups().iter().find_map(|g| {
-                Some(TargetGroup {
-                    arn: g.target_group_arn()?.to_string(),
-                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                })
-            })),
+            Ok(out) => Ok(out.target_groups().iter().find_map(target_group_from)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(to_error("DescribeTargetGroups", &self.account)(e)),
         }
+    }
+
+    /// Every target group of the account and region (pages of 400).
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeTargetGroups"))]
+    async fn list_target_groups(&self) -> Result<Vec<TargetGroup>> {
+        let mut all = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .describe_target_groups()
+                .page_size(400)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(to_error("DescribeTargetGroups", &self.account))?;
+            all.extend(out.target_groups().iter().filter_map(target_group_from));
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every load balancer of the account and region (pages of 400).
+    #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DescribeLoadBalancers"))]
+    async fn list_load_balancers(&self) -> Result<Vec<LoadBalancer>> {
+        let mut all = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .describe_load_balancers()
+                .page_size(400)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(to_error("DescribeLoadBalancers", &self.account))?;
+            all.extend(out.load_balancers().iter().filter_map(load_balancer_from));
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// Creates the IP target group: TCP 443 with a TCP health check every 10 s that takes 2

@@ -9,6 +9,7 @@ pub mod elbv2;
 pub mod lambda;
 mod limiter;
 mod metrics;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -131,15 +132,35 @@ pub struct AccountClients {
     pub lambda: lambda::Lambda,
 }
 
+impl AccountClients {
+    /// These clients, reading what many objects share from the account's lists taken at most
+    /// `max_age` ago (see [`shared`]): for an object that was Ready, whose resync only confirms.
+    pub fn sharing_reads(self, max_age: Duration) -> Self {
+        AccountClients {
+            apigateway: self.apigateway.sharing_reads(max_age),
+            ec2: self.ec2.sharing_reads(max_age),
+            elbv2: self.elbv2.sharing_reads(max_age),
+            ..self
+        }
+    }
+}
+
 /// Builds and caches [`AccountClients`] per [`AccountKey`].
 pub struct AwsClients {
     base: SdkConfig,
     metrics: Arc<Metrics>,
     limiter_settings: LimiterSettings,
     cache: Mutex<HashMap<AccountKey, AccountClients>>,
-    // One limiter per (account, region): API Gateway's quotas are per account and region,
-    // whichever objects share them.
-    limiters: Mutex<HashMap<(String, String), Arc<ApiGatewayLimiter>>>,
+    // One limiter and one set of shared lists per (account, region): API Gateway's quotas are
+    // per account and region, whichever objects share them, and so is what the lists hold.
+    accounts: Mutex<HashMap<(String, String), PerAccount>>,
+}
+
+/// What every object of one account and region shares.
+#[derive(Clone)]
+struct PerAccount {
+    limiter: Arc<ApiGatewayLimiter>,
+    lists: Arc<shared::AccountLists>,
 }
 
 impl AwsClients {
@@ -167,7 +188,7 @@ impl AwsClients {
             metrics,
             limiter_settings,
             cache: Mutex::default(),
-            limiters: Mutex::default(),
+            accounts: Mutex::default(),
         }
     }
 
@@ -183,13 +204,18 @@ impl AwsClients {
         let sts_metrics = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
         let account = self.caller_account(&config, key, &sts_metrics).await?;
         let interceptor = metrics::CallMetrics::new(self.metrics.clone(), &account);
-        let limiter = {
-            let mut limiters = self.limiters.lock().await;
-            limiters
+        let shared = {
+            let mut accounts = self.accounts.lock().await;
+            accounts
                 .entry((account.clone(), key.region.clone()))
-                .or_insert_with(|| Arc::new(ApiGatewayLimiter::new(self.limiter_settings)))
+                .or_insert_with(|| PerAccount {
+                    limiter: Arc::new(ApiGatewayLimiter::new(self.limiter_settings)),
+                    lists: Arc::default(),
+                })
                 .clone()
         };
+        let writes = shared::WritesSeen(shared.lists.clone());
+        let sharing = shared::Sharing::new(shared.lists);
         let clients = AccountClients {
             lambda: lambda::Lambda::new(
                 aws_sdk_lambda::Client::from_conf(
@@ -203,29 +229,35 @@ impl AwsClients {
                 aws_sdk_ec2::Client::from_conf(
                     aws_sdk_ec2::config::Builder::from(&config)
                         .interceptor(interceptor.clone())
+                        .interceptor(writes.clone())
                         .build(),
                 ),
                 account.clone(),
+                sharing.clone(),
             ),
             elbv2: elbv2::Elbv2::new(
                 aws_sdk_elasticloadbalancingv2::Client::from_conf(
                     aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
                         .interceptor(interceptor.clone())
+                        .interceptor(writes.clone())
                         .build(),
                 ),
                 account.clone(),
+                sharing.clone(),
             ),
             apigateway: apigateway::ApiGateway::new(
                 aws_sdk_apigateway::Client::from_conf(
                     aws_sdk_apigateway::config::Builder::from(&config)
                         .interceptor(interceptor)
+                        .interceptor(writes)
                         // Retried by the wrapper, each attempt paced by the quota limiter.
                         .retry_config(RetryConfig::disabled())
                         .build(),
                 ),
                 account,
                 key.region.clone(),
-                limiter,
+                shared.limiter,
+                sharing,
             ),
         };
         self.cache.lock().await.insert(key.clone(), clients.clone());

@@ -45,6 +45,26 @@ pub struct Sides<'a> {
     pub consumer: Side<'a>,
 }
 
+impl<'a> Side<'a> {
+    /// This side reading shared lists taken at most `max_age` ago.
+    fn sharing_reads(self, max_age: std::time::Duration) -> Self {
+        Side {
+            clients: self.clients.sharing_reads(max_age),
+            ..self
+        }
+    }
+}
+
+impl Sides<'_> {
+    /// Both sides reading shared lists taken at most `max_age` ago.
+    pub fn sharing_reads(self, max_age: std::time::Duration) -> Self {
+        Sides {
+            provider: self.provider.sharing_reads(max_age),
+            consumer: self.consumer.sharing_reads(max_age),
+        }
+    }
+}
+
 /// Events gathered during a reconcile, published afterwards.
 #[derive(Default)]
 pub struct Journal(Mutex<Vec<(EventType, String, String)>>);
