@@ -664,6 +664,17 @@ pub const CONDITION_TYPES: [&str; 7] = [
 ];
 
 impl CrossAccountApi {
+    /// Whether the last reconcile found every step done for the current generation: a
+    /// reconcile now only confirms (or repairs drift).
+    pub fn was_ready(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            s.observed_generation == self.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    }
+
     /// `<namespace>/<name>`, the value of the owner tag.
     pub fn owner_ref(&self) -> String {
         format!(

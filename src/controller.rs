@@ -167,6 +167,9 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
     }
 }
 
+/// The shortest delay between two polls of one waiting object.
+const FASTEST_POLL: Duration = Duration::from_millis(250);
+
 /// Delay while waiting on AWS (endpoint pending, NLB provisioning, VPC link PENDING): a
 /// thirtieth of the time waited on the current state so far, between 1 s and 15 s, and 250 ms
 /// within the object's first second of waiting. AWS gives no completion time and its waits range
@@ -175,7 +178,7 @@ pub fn backoff(class: ErrorClass, attempt: u32) -> Duration {
 /// once costs no whole second. States that alternate (a flapping target) poll at 1 s, not faster.
 pub fn waiting_delay(waited: Waited) -> Duration {
     if waited.total < Duration::from_secs(1) {
-        return Duration::from_millis(250);
+        return FASTEST_POLL;
     }
     (waited.in_state / 30).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
@@ -339,14 +342,20 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     let owner = ownership(obj)?;
     let journal = Journal::default();
     let old = obj.status.clone().unwrap_or_default();
-    let was_ready = was_ready_for(&old, obj.metadata.generation);
+    let was_ready = obj.was_ready();
+    // What many objects of an account share is read once for all of them: once per resync for
+    // Ready objects, whose resync confirms; a fraction of a second old for the others, so that many
+    // objects waiting on their NLBs and VPC links poll one list, not one each.
+    let max_age = if was_ready {
+        ctx.resync
+    } else {
+        LIST_MAX_AGE_WHILE_WORKING
+    };
     let applied = match sides(ctx, obj, &owner).await {
-        // A Ready object's resync confirms: what many objects share is read once per resync
-        // for all of them.
-        Ok(sides) if was_ready => {
-            reconcile::apply(&sides.sharing_reads(ctx.resync), obj, &journal, ctx.resync).await
+        Ok(sides) => {
+            let sides = sides.sharing_reads(max_age);
+            reconcile::apply(&sides, obj, &journal, ctx.resync).await
         }
-        Ok(sides) => reconcile::apply(&sides, obj, &journal, ctx.resync).await,
         Err((side, e)) => reconcile::without_credentials(obj, side, e),
     };
 
@@ -435,6 +444,11 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
         Ok(Action::requeue(waiting_delay(waited)))
     }
 }
+
+/// How old a shared list may be for an object that is not Ready: no older than the fastest
+/// poll, so a single object never reads its own list again (its next poll comes later), while
+/// many objects polling at once share one.
+const LIST_MAX_AGE_WHILE_WORKING: Duration = FASTEST_POLL;
 
 /// Stalled when the error is one only a change resolves (kstatus).
 pub fn progress_of(error: Option<&Error>) -> Progress {
@@ -564,16 +578,6 @@ async fn publish_events(
     for (kind, reason, note) in events {
         publish_one(ctx, obj, kind, &reason, note).await;
     }
-}
-
-/// Whether the object was Ready for this very generation before this reconcile: then every
-/// write it makes puts back what someone else changed (drift).
-fn was_ready_for(old: &CrossAccountApiStatus, generation: Option<i64>) -> bool {
-    old.observed_generation == generation
-        && old
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// The kind of resource a Normal Event's reason says was written (`RepairedVpcLink` →

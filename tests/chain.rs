@@ -1045,9 +1045,11 @@ async fn ready_objects_share_account_wide_reads() {
     }
     let start = support::reconciled_ready(&controller).await;
     let mark = support::emulator_log_end().await;
-    wait_until(Duration::from_secs(120), "every object resynced", || async {
-        support::reconciled_ready(&controller).await >= start + OBJECTS * RESYNCS
-    })
+    wait_until(
+        Duration::from_secs(120),
+        "every object resynced",
+        || async { support::reconciled_ready(&controller).await >= start + OBJECTS * RESYNCS },
+    )
     .await;
     let (_, log) = support::emulator_requests(mark).await;
     let sessions = format!("xapi-{ns}-");
@@ -1066,7 +1068,13 @@ async fn ready_objects_share_account_wide_reads() {
     assert!(reconciles >= OBJECTS * RESYNCS, "{reconciles} reconciles");
     eprintln!(
         "{reconciles} reconciles: {:?}",
-        ["GetRestApis", "GetVpcLinks", "DescribeVpcEndpoints", "DescribeSubnets"].map(count)
+        [
+            "GetRestApis",
+            "GetVpcLinks",
+            "DescribeVpcEndpoints",
+            "DescribeSubnets"
+        ]
+        .map(count)
     );
     assert_eq!(count("GetRestApi"), 0, "REST APIs come from the list");
     for (op, accounts) in [
@@ -1087,8 +1095,13 @@ async fn ready_objects_share_account_wide_reads() {
         );
     }
     for i in 0..OBJECTS {
-        support::delete_and_wait(&admin, &ns, &format!("shared-{i}"), Duration::from_secs(120))
-            .await;
+        support::delete_and_wait(
+            &admin,
+            &ns,
+            &format!("shared-{i}"),
+            Duration::from_secs(120),
+        )
+        .await;
     }
     drop(controller);
 }

@@ -385,12 +385,6 @@ impl ApiGateway {
         self
     }
 
-    /// Whether this client reads from the account's shared lists: its object was Ready, and
-    /// this reconcile confirms.
-    pub fn shares_reads(&self) -> bool {
-        self.sharing.lists().is_some()
-    }
-
     /// Region of this client.
     pub fn region(&self) -> &str {
         &self.region

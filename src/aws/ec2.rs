@@ -703,10 +703,7 @@ impl Ec2 {
                 .collect()
         };
         if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists
-                .subnets
-                .get(max_age, || self.subnets(None))
-                .await?;
+            let all = lists.subnets.get(max_age, || self.subnets(None)).await?;
             let found = of_vpc(&all);
             if !found.is_empty() {
                 return Ok(found);

@@ -84,7 +84,6 @@ impl Sharing {
     pub(super) fn lists(&self) -> Option<(&AccountLists, Duration)> {
         self.max_age.map(|age| (self.lists.as_ref(), age))
     }
-
 }
 
 /// Reads change nothing; every other call may (TestInvokeMethod runs an integration only).
@@ -198,10 +197,20 @@ mod tests {
 
     #[test]
     fn writes_are_what_is_not_a_read() {
-        for write in ["CreateRestApi", "PutIntegration", "RegisterTargets", "ModifyVpcEndpoint"] {
+        for write in [
+            "CreateRestApi",
+            "PutIntegration",
+            "RegisterTargets",
+            "ModifyVpcEndpoint",
+        ] {
             assert!(is_write(write), "{write}");
         }
-        for read in ["GetRestApis", "DescribeTargetHealth", "ListTags", "TestInvokeMethod"] {
+        for read in [
+            "GetRestApis",
+            "DescribeTargetHealth",
+            "ListTags",
+            "TestInvokeMethod",
+        ] {
             assert!(!is_write(read), "{read}");
         }
     }
@@ -228,7 +237,11 @@ mod tests {
                 Ok(vec![1])
             })
             .await;
-        assert_eq!(during.map(|v| v.to_vec()), Ok(vec![1]), "its caller uses it");
+        assert_eq!(
+            during.map(|v| v.to_vec()),
+            Ok(vec![1]),
+            "its caller uses it"
+        );
         assert_eq!(read(&list, &reads, 2).await, [2], "no one else does");
         assert_eq!(read(&list, &reads, 3).await, [2]);
         assert_eq!(reads.load(Ordering::SeqCst), 1);
@@ -250,7 +263,9 @@ mod tests {
         let list: SharedList<u32> = SharedList::default();
         let reads = AtomicUsize::new(0);
         let failed = list
-            .get(Duration::from_secs(60), || async { Err::<Vec<u32>, _>("no") })
+            .get(Duration::from_secs(60), || async {
+                Err::<Vec<u32>, _>("no")
+            })
             .await;
         assert!(failed.is_err());
         assert_eq!(read(&list, &reads, 1).await, [1]);

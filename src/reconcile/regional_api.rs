@@ -274,7 +274,7 @@ async fn ensure_authorizer(
         .map(|a| wanted_authorizer(a, &obj.spec.consumer.region));
     // A Ready object's stale authorizer went when its spec last changed (it was not Ready
     // before): a resync without one has nothing to look for.
-    if wanted.is_none() && apigw.shares_reads() {
+    if wanted.is_none() && obj.was_ready() {
         return Ok((None, None, false));
     }
     if let Some(spec) = &obj.spec.consumer.regional_api.authorizer {
