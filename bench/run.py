@@ -14,6 +14,7 @@ the controller's own metrics.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import json
 import os
 import re
@@ -366,7 +367,9 @@ def many(env: dict[str, str], n: int, scale: float) -> None:
         took = apply_until_ready(ns, objs, 3600)
         wait_all_ready(ns, n, 60)
         calls = operator_calls(calls_since(seq))
-        throttled = sum(1 for e in calls if e.get("status") == 429 or e.get("fault") == "throttle")
+        throttled_ops = Counter(e.get("operation", "?") for e in calls
+                                if e.get("status") == 429 or e.get("fault") == "throttle")
+        throttled = sum(throttled_ops.values())
         # The edge is deployed once its VPC link is AVAILABLE, so the consumer's deployments all
         # come after the critical path: a second, tighter bound, shown beside the first.
         consumer = env["XAPI_CONSUMER_ROLE_ARN"].split(":")[4]
@@ -375,7 +378,8 @@ def many(env: dict[str, str], n: int, scale: float) -> None:
         emit(Row(f"{n} objects at once → all Ready ÷ the quota bound (scale {scale:g})", took, "s",
                  create_bound(calls, n, scale), 1.15,
                  note=f"with the edge deployments after the VPC links: bound {gated:.1f} s, ratio {took / gated:.2f}"))
-        emit(Row(f"calls throttled while creating {n} objects", throttled, "calls", None, 0))
+        emit(Row(f"calls throttled while creating {n} objects", throttled, "calls", None, 0,
+                 note=", ".join(f"{op} {k}" for op, k in sorted(throttled_ops.items()))))
 
         # Steady state: whole resync rounds of Ready objects, calls from the emulator's log.
         time.sleep(resync)  # past the first resync of the last objects
