@@ -379,7 +379,7 @@ impl ApiGateway {
     }
 
     /// This client, reading REST APIs and VPC links from the account's lists taken at most
-    /// `max_age` ago: for an object that was Ready, whose resync only confirms.
+    /// `max_age` ago.
     pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
         self.sharing = self.sharing.reading(max_age);
         self

@@ -134,7 +134,7 @@ pub struct AccountClients {
 
 impl AccountClients {
     /// These clients, reading what many objects share from the account's lists taken at most
-    /// `max_age` ago (see [`shared`]): for an object that was Ready, whose resync only confirms.
+    /// `max_age` ago (see [`shared`]).
     pub fn sharing_reads(self, max_age: Duration) -> Self {
         AccountClients {
             apigateway: self.apigateway.sharing_reads(max_age),

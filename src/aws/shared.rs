@@ -1,8 +1,8 @@
-//! Account-wide list reads shared by the Ready objects of one account and region: one
-//! `GetRestApis` page serves every object's REST APIs, instead of a `GetRestApi` per API.
+//! Account-wide list reads shared by the objects of one account and region: one `GetRestApis`
+//! page serves every object's REST APIs, instead of a `GetRestApi` per API.
 //!
-//! A list is taken at most once per `max_age` (the resync interval, so nothing read from it is
-//! older than one resync), and only objects whose last reconcile found them Ready read from it.
+//! A list is served while younger than the reader's `max_age`: the resync interval for a Ready
+//! object (nothing it reads is older than one resync), a fraction of a second for the others.
 //! Every write in the account makes it stale: a list whose read overlapped a write is never
 //! served, so an object never misses its own new resource. What a list lacks is read again
 //! directly by the caller, never taken as gone.
