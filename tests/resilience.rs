@@ -112,7 +112,56 @@ async fn faults_waits_and_deleting_while_provisioning() {
         support::delete_and_wait(&admin, &ns, "parallel", Duration::from_secs(240)).await;
     }
 
-    // 2. Deleting an object that is still provisioning removes exactly what was made.
+    // 2. A VPC link is made once its NLB is active even while the reconcile still waits for a
+    //    slow answer elsewhere (the private API's CreateDeployment, held 12 s): the link looks at
+    //    the NLB again meanwhile instead of at the object's next reconcile.
+    {
+        let held = 12.0;
+        let _settings = EmulatorSettings::set(json!({
+            "waits": {"nlb_provisioning": secs(2.0), "vpc_link_pending": secs(2.0)},
+            "latency": {"apigateway:CreateDeployment": secs(held)}
+        }))
+        .await;
+        let mark = support::emulator_log_end().await;
+        let mut obj = support::example("orders.yaml");
+        obj["metadata"]["name"] = "busy-link".into();
+        support::create(&admin, &ns, &obj).await;
+        support::wait_for(
+            &admin,
+            &ns,
+            "busy-link",
+            Duration::from_secs(180),
+            "Ready",
+            is_ready,
+        )
+        .await;
+        let (_, log) = support::emulator_requests(mark).await;
+        let session = format!("xapi-{ns}-busy-link");
+        let provider = env("XAPI_PROVIDER_ROLE_ARN");
+        let provider = provider.split(':').nth(4).unwrap_or_default();
+        let first = |op: &str, account: Option<&str>| {
+            log.iter()
+                .find(|r| {
+                    r["operation"] == op
+                        && r["session"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with(&session))
+                        && account.is_none_or(|a| r["account"] == a)
+                        && r["status"].as_u64().is_some_and(|s| s < 300)
+                })
+                .and_then(|r| r["time"].as_f64())
+                .unwrap_or_else(|| panic!("no {op} of busy-link in the request log"))
+        };
+        let deployment_answered = first("CreateDeployment", Some(provider)) + held;
+        let link_created = first("CreateVpcLink", None);
+        assert!(
+            link_created < deployment_answered,
+            "the VPC link ({link_created}) waited for the private API's deployment (answered {deployment_answered})"
+        );
+        support::delete_and_wait(&admin, &ns, "busy-link", Duration::from_secs(240)).await;
+    }
+
+    // 3. Deleting an object that is still provisioning removes exactly what was made.
     {
         let _settings =
             EmulatorSettings::set(json!({"waits": {"nlb_provisioning": secs(60.0)}})).await;
@@ -143,7 +192,7 @@ async fn faults_waits_and_deleting_while_provisioning() {
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 
-    // 3. Faults at 20 % on every service, STS included (5 % each: server errors, throttling,
+    // 4. Faults at 20 % on every service, STS included (5 % each: server errors, throttling,
     //    connections dropped before and after AWS acted): ten objects reach Ready with exactly
     //    one of each resource and are taken down leaving nothing.
     {

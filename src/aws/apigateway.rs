@@ -390,8 +390,8 @@ impl ApiGateway {
         &self.region
     }
 
-    /// Sends `op`, each attempt with a permit of the account's limiter: the SDK's own retries
-    /// would bypass it (its client has them off), and a retry sent at once after a lost answer
+    /// Sends `op`, each attempt holding a permit of the account's limiter until its answer is in:
+    /// the SDK's own retries would bypass it (its client has them off), and a retry sent at once after a lost answer
     /// or a 5xx would land on the quota.
     async fn call<T, E, R, Fut>(&self, op: &'static str, send: impl Fn() -> Fut) -> Result<T>
     where
@@ -401,8 +401,10 @@ impl ApiGateway {
     {
         let mut attempt = 1;
         loop {
-            self.limiter.acquire(op).await;
-            match send().await {
+            let permit = self.limiter.acquire(op).await;
+            let answer = send().await;
+            drop(permit);
+            match answer {
                 Ok(out) => return Ok(out),
                 Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
                     tokio::time::sleep(retry_delay(attempt)).await;

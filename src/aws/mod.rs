@@ -18,6 +18,7 @@ use std::time::Duration;
 use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls;
@@ -181,6 +182,14 @@ impl AwsClients {
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(10)),
             )
+            // An answer that never comes ends the attempt (then retried): a reconcile never
+            // hangs, nor holds the limiter's permit of an operation for its account.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(3100))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            )
             .load()
             .await;
         AwsClients {
@@ -214,8 +223,11 @@ impl AwsClients {
                 })
                 .clone()
         };
-        let writes = shared::WritesSeen(shared.lists.clone());
-        let sharing = shared::Sharing::new(shared.lists);
+        let writes = |service| shared::WritesSeen {
+            lists: shared.lists.clone(),
+            service,
+        };
+        let sharing = shared::Sharing::new(shared.lists.clone());
         let clients = AccountClients {
             lambda: lambda::Lambda::new(
                 aws_sdk_lambda::Client::from_conf(
@@ -229,7 +241,7 @@ impl AwsClients {
                 aws_sdk_ec2::Client::from_conf(
                     aws_sdk_ec2::config::Builder::from(&config)
                         .interceptor(interceptor.clone())
-                        .interceptor(writes.clone())
+                        .interceptor(writes(shared::Service::Ec2))
                         .build(),
                 ),
                 account.clone(),
@@ -239,7 +251,7 @@ impl AwsClients {
                 aws_sdk_elasticloadbalancingv2::Client::from_conf(
                     aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
                         .interceptor(interceptor.clone())
-                        .interceptor(writes.clone())
+                        .interceptor(writes(shared::Service::Elb))
                         .build(),
                 ),
                 account.clone(),
@@ -249,7 +261,7 @@ impl AwsClients {
                 aws_sdk_apigateway::Client::from_conf(
                     aws_sdk_apigateway::config::Builder::from(&config)
                         .interceptor(interceptor)
-                        .interceptor(writes)
+                        .interceptor(writes(shared::Service::ApiGateway))
                         // Retried by the wrapper, each attempt paced by the quota limiter.
                         .retry_config(RetryConfig::disabled())
                         .build(),

@@ -3,7 +3,7 @@
 //!
 //! A list is served while younger than the reader's `max_age`: the resync interval for a Ready
 //! object (nothing it reads is older than one resync), a fraction of a second for the others.
-//! Every write in the account makes it stale: a list whose read overlapped a write is never
+//! Every write to its service in the account makes it stale: a list whose read overlapped a write is never
 //! served, so an object never misses its own new resource. What a list lacks is read again
 //! directly by the caller, never taken as gone.
 
@@ -43,16 +43,33 @@ pub struct AccountLists {
     pub(super) target_groups: SharedList<TargetGroup>,
 }
 
+/// The service a client calls, for what its writes make stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Service {
+    Ec2,
+    Elb,
+    ApiGateway,
+}
+
 impl AccountLists {
-    /// A write in the account, of any service: every list may no longer hold.
-    pub(super) fn wrote(&self) {
-        self.rest_apis.wrote();
-        self.vpc_links.wrote();
-        self.endpoints.wrote();
-        self.security_groups.wrote();
-        self.subnets.wrote();
-        self.load_balancers.wrote();
-        self.target_groups.wrote();
+    /// A write to `service` in the account: that service's lists may no longer hold. Each list
+    /// shows resources of its own service, which no other service's write creates or changes.
+    pub(super) fn wrote(&self, service: Service) {
+        match service {
+            Service::ApiGateway => {
+                self.rest_apis.wrote();
+                self.vpc_links.wrote();
+            }
+            Service::Ec2 => {
+                self.endpoints.wrote();
+                self.security_groups.wrote();
+                self.subnets.wrote();
+            }
+            Service::Elb => {
+                self.load_balancers.wrote();
+                self.target_groups.wrote();
+            }
+        }
     }
 }
 
@@ -94,10 +111,13 @@ fn is_write(operation: &str) -> bool {
         && operation != "TestInvokeMethod"
 }
 
-/// An SDK interceptor that makes the account's lists stale after every attempt of a write, of
-/// any service, answered or not: no write method can forget it.
+/// An SDK interceptor that makes its service's lists of the account stale after every attempt
+/// of a write, answered or not: no write method can forget it.
 #[derive(Clone, Debug)]
-pub(super) struct WritesSeen(pub(super) Arc<AccountLists>);
+pub(super) struct WritesSeen {
+    pub(super) lists: Arc<AccountLists>,
+    pub(super) service: Service,
+}
 
 impl Intercept for WritesSeen {
     fn name(&self) -> &'static str {
@@ -111,7 +131,7 @@ impl Intercept for WritesSeen {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if cfg.load::<Metadata>().is_none_or(|m| is_write(m.name())) {
-            self.0.wrote();
+            self.lists.wrote(self.service);
         }
         Ok(())
     }
@@ -213,6 +233,28 @@ mod tests {
         ] {
             assert!(!is_write(read), "{read}");
         }
+    }
+
+    #[test]
+    fn a_write_makes_only_its_own_services_lists_stale() {
+        let lists = AccountLists::default();
+        let writes = |l: &AccountLists| {
+            [
+                l.rest_apis.writes.load(Ordering::SeqCst),
+                l.vpc_links.writes.load(Ordering::SeqCst),
+                l.endpoints.writes.load(Ordering::SeqCst),
+                l.security_groups.writes.load(Ordering::SeqCst),
+                l.subnets.writes.load(Ordering::SeqCst),
+                l.load_balancers.writes.load(Ordering::SeqCst),
+                l.target_groups.writes.load(Ordering::SeqCst),
+            ]
+        };
+        lists.wrote(Service::ApiGateway);
+        assert_eq!(writes(&lists), [1, 1, 0, 0, 0, 0, 0]);
+        lists.wrote(Service::Ec2);
+        assert_eq!(writes(&lists), [1, 1, 1, 1, 1, 0, 0]);
+        lists.wrote(Service::Elb);
+        assert_eq!(writes(&lists), [1, 1, 1, 1, 1, 1, 1]);
     }
 
     #[tokio::test]

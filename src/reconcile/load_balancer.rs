@@ -185,6 +185,28 @@ pub async fn ensure(
     })
 }
 
+/// `view` with the NLB's state read again (from the account's shared list when its reads are
+/// shared), without the target group and listener reads of [`ensure`]. An NLB no longer found
+/// keeps the state last seen: the next reconcile's [`ensure`] makes it again.
+pub async fn refreshed(side: &Side<'_>, view: &LoadBalancerView) -> Result<LoadBalancerView> {
+    let found = side
+        .clients
+        .elbv2
+        .find_owned_load_balancer(
+            Some(&view.load_balancer_arn),
+            &side.owner.short_name(),
+            &side.owner.uid,
+        )
+        .await?;
+    Ok(match found {
+        Found::Ours(lb) => LoadBalancerView {
+            state: lb.state,
+            ..view.clone()
+        },
+        Found::Absent | Found::Foreign(_) => view.clone(),
+    })
+}
+
 /// The targets step (`LoadBalancerReady`): needs the NLB's group, the endpoint's IPs and the
 /// consumer VPC's subnets; done once the NLB is active with a healthy target.
 pub async fn targets_step(

@@ -16,6 +16,9 @@ pub mod vpc_link;
 pub use outcome::Outcome;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 
 use kube::runtime::events::EventType;
 use serde::Serialize;
@@ -62,6 +65,42 @@ impl Sides<'_> {
             provider: self.provider.sharing_reads(max_age),
             consumer: self.consumer.sharing_reads(max_age),
         }
+    }
+}
+
+/// The branches of a reconcile still at work, so that one waiting on AWS can look again
+/// meanwhile instead of at the next reconcile.
+pub struct Busy {
+    left: AtomicUsize,
+    finished: Notify,
+}
+
+impl Busy {
+    /// `branches` at work.
+    pub fn new(branches: usize) -> Self {
+        Busy {
+            left: AtomicUsize::new(branches),
+            finished: Notify::new(),
+        }
+    }
+
+    /// One branch finished.
+    pub fn done(&self) {
+        self.left.fetch_sub(1, Ordering::SeqCst);
+        self.finished.notify_waiters();
+    }
+
+    /// Waits `poll`, or until a branch finishes; false at once, or then, when none is at work.
+    pub async fn pause(&self, poll: std::time::Duration) -> bool {
+        let finished = self.finished.notified();
+        if self.left.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = finished => {}
+        }
+        self.left.load(Ordering::SeqCst) > 0
     }
 }
 
@@ -244,6 +283,9 @@ pub async fn apply(
     let mut route_statuses = routes::starting_statuses(&routes, &status.routes);
     let owned = private_api::OwnedApis::default();
 
+    // The edge API and the provider chain may wait long in a quota's queue; meanwhile the VPC
+    // link keeps looking at its NLB.
+    let busy = Busy::new(2);
     let provider_chain = async {
         let endpoint = endpoint::step(&sides.provider, obj, &mut provider, journal).await;
         let vpce = endpoint.value().map(|e| e.id.clone());
@@ -261,9 +303,17 @@ pub async fn apply(
             },
         ))
         .await;
+        busy.done();
         (endpoint, privates)
     };
-    let consumer_chain = async {
+    let mut regional_api_id = consumer.regional_api_id.clone();
+    let edge_api = async {
+        let edge =
+            regional_api::ensure_api(&sides.consumer, obj, &mut regional_api_id, journal).await;
+        busy.done();
+        edge
+    };
+    let link_chain = async {
         let subnets = sides
             .consumer
             .clients
@@ -271,19 +321,14 @@ pub async fn apply(
             .vpc_subnets(&obj.spec.consumer.vpc_id)
             .await;
         let lb = load_balancer::ensure(&sides.consumer, obj, &mut consumer, journal).await;
-        let link = vpc_link::step(
-            &sides.consumer,
-            obj,
-            lb.as_ref().ok(),
-            &mut consumer,
-            journal,
-        )
-        .await;
-        let edge = regional_api::ensure_api(&sides.consumer, obj, &mut consumer, journal).await;
-        (subnets, lb, link, edge)
+        let (lb, link) =
+            vpc_link::step_while_busy(&sides.consumer, obj, lb, &mut consumer, journal, &busy)
+                .await;
+        (subnets, lb, link)
     };
-    let ((endpoint, privates), (subnets, lb, link, edge)) =
-        tokio::join!(provider_chain, consumer_chain);
+    let ((endpoint, privates), edge, (subnets, lb, link)) =
+        tokio::join!(provider_chain, edge_api, link_chain);
+    consumer.regional_api_id = regional_api_id;
 
     let targets = load_balancer::targets_step(
         &sides.consumer,

@@ -214,17 +214,16 @@ pub struct EdgeApi {
     pub stale_authorizer_id: Option<String>,
 }
 
-/// Ensures the API itself and its authorizer.
+/// Ensures the API itself (its id recorded in `regional_api_id`) and its authorizer.
 pub async fn ensure_api(
     side: &Side<'_>,
     obj: &CrossAccountApi,
-    status: &mut ConsumerStatus,
+    regional_api_id: &mut Option<String>,
     journal: &Journal,
 ) -> Result<EdgeApi> {
     let apigw = &side.clients.apigateway;
     // I/O: by status id (checking the tag), else by uid tag, else create.
-    let api =
-        super::owned_rest_api(side, status.regional_api_id.as_deref(), "REGIONAL", journal).await?;
+    let api = super::owned_rest_api(side, regional_api_id.as_deref(), "REGIONAL", journal).await?;
     let api: RestApi = match api {
         Some(a) => a,
         None => {
@@ -246,7 +245,7 @@ pub async fn ensure_api(
             a
         }
     };
-    status.regional_api_id = Some(api.id.clone());
+    *regional_api_id = Some(api.id.clone());
     let (authorizer_id, stale_authorizer_id, authorizer_changed) =
         ensure_authorizer(side, obj, &api.id, journal).await?;
     Ok(EdgeApi {

@@ -1,8 +1,10 @@
 //! Consumer step: the REST VPC link to the NLB. Its id is known at creation, while it is still
 //! PENDING, so the integrations need not wait for AVAILABLE.
 
+use std::time::Duration;
+
 use super::load_balancer::LoadBalancerView;
-use super::{Journal, Outcome, Side};
+use super::{Busy, Journal, Outcome, Side};
 use crate::api::{ConsumerStatus, CrossAccountApi};
 use crate::aws::apigateway::VpcLink;
 use crate::error::{Error, ErrorClass, Result};
@@ -46,6 +48,46 @@ pub async fn step(
                 format!("{} is {}", l.id, l.status)
             };
             Outcome::waiting(Some(l), "WaitingForVpcLink", message)
+        }
+    }
+}
+
+/// How often a link waiting for its NLB looks at it again while the reconcile is still at work.
+const NLB_POLL_WHILE_BUSY: Duration = Duration::from_millis(500);
+
+/// The step, looked at again while the reconcile's other branches are still at work (in a
+/// quota's queue, say) and the link waits only for its NLB to become active: the link is made as
+/// soon as the NLB is, not at the object's next reconcile. The NLB's state comes from the
+/// account's shared list, so many objects waiting cost one list read per poll.
+pub async fn step_while_busy(
+    side: &Side<'_>,
+    obj: &CrossAccountApi,
+    mut lb: Result<LoadBalancerView>,
+    status: &mut ConsumerStatus,
+    journal: &Journal,
+    busy: &Busy,
+) -> (Result<LoadBalancerView>, Outcome<VpcLink>) {
+    let mut link = step(side, obj, lb.as_ref().ok(), status, journal).await;
+    loop {
+        let waits_for_nlb = matches!(
+            (&link, &lb),
+            (Outcome::Waiting { value: None, .. }, Ok(view)) if !view.is_active()
+        );
+        if !waits_for_nlb || !busy.pause(NLB_POLL_WHILE_BUSY).await {
+            return (lb, link);
+        }
+        let Ok(view) = &lb else {
+            return (lb, link);
+        };
+        // A failed look keeps what the reconcile saw: the next one reads it all again.
+        let Ok(fresh) = super::load_balancer::refreshed(side, view).await else {
+            continue;
+        };
+        // Only an NLB that became active changes what the link step would do.
+        let active = fresh.is_active();
+        lb = Ok(fresh);
+        if active {
+            link = step(side, obj, lb.as_ref().ok(), status, journal).await;
         }
     }
 }

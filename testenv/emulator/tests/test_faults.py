@@ -143,3 +143,28 @@ def test_operations_and_limit(emu):
     counts = _faults(emu)
     assert counts["by_operation"]["apigateway:GetRestApis:error"] >= 1
     assert "apigateway:GetVpcLinks:error" not in counts["by_operation"]
+
+
+def test_latency_holds_the_answer_after_aws_acted(emu):
+    import time
+
+    api = emu.client("apigateway", ACCOUNT)
+    api.get_rest_apis()  # credentials first
+    scale = emu.config()["time_scale"]
+    emu.config(latency={"apigateway:CreateRestApi": 1.0 / scale})
+    t0 = time.monotonic()
+    made = api.create_rest_api(name="slow")
+    assert time.monotonic() - t0 >= 1.0
+    # Other operations answer at once, and the API existed before its answer came.
+    t0 = time.monotonic()
+    assert made["id"] in [a["id"] for a in api.get_rest_apis()["items"]]
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_latency_refuses_unknown_operations(emu):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        emu.config(latency={"apigateway:NoSuchThing": 1.0})
+    assert err.value.code == 400
+    assert "unknown operation" in err.value.read().decode()

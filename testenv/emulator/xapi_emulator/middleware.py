@@ -15,10 +15,12 @@ time; faults, quotas and the control endpoint do not wait for them.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Iterable
 
 from . import consistency, control, crashpoint, faults, iam_enforce, quotas, requestlog
 from .request_info import identify
+from .settings import SETTINGS
 
 
 class XapiMiddleware:
@@ -71,6 +73,10 @@ class XapiMiddleware:
                 if answer is not None:
                     return answer
             answer = self._moto(environ, recording_start_response, info, call)
+            if info is not None:
+                held = SETTINGS.latency.get(f"{info.service}:{call.operation}", 0.0)
+                if held:
+                    time.sleep(held * SETTINGS.time_scale)
             if fault == "drop_after":
                 faults.drop(environ)  # AWS acted; the client never hears of it
             if info is not None and crashpoint.answered(info.service, call.operation, status[0]) == "drop":

@@ -60,6 +60,24 @@ def _check_operations(svc: str, value: Any) -> list[str] | None:
     return list(value)
 
 
+def _check_latency(value: Any) -> dict[str, float]:
+    """``{"service:Operation": seconds}``: each such answer is held that long (times the time
+    scale) after AWS acted, as a slow CreateDeployment of a large API is."""
+    if not isinstance(value, dict):
+        raise ConfigError("latency must be an object of \"service:Operation\": seconds")
+    from .operations import known_operations
+
+    out: dict[str, float] = {}
+    for name, secs in value.items():
+        svc, _, op = str(name).partition(":")
+        if svc not in FAULT_SERVICES or op not in known_operations(svc):
+            raise ConfigError(f"latency: unknown operation {name!r} (service:Operation)")
+        if not isinstance(secs, (int, float)) or isinstance(secs, bool) or secs < 0:
+            raise ConfigError(f"latency {name!r} must be a number >= 0")
+        out[name] = float(secs)
+    return out
+
+
 class Settings:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -67,6 +85,8 @@ class Settings:
         self.waits = dict(DEFAULT_WAITS)
         self.quotas = True
         self.faults = _zero_faults()
+        # "service:Operation" -> seconds at time scale 1 an answer is held after AWS acted
+        self.latency: dict[str, float] = {}
         # service -> how often ``limit`` was set; a new value restarts the budget
         self.fault_limit_generation = {svc: 0 for svc in FAULT_SERVICES}
         self._startup: dict[str, Any] = self.to_dict()
@@ -79,6 +99,7 @@ class Settings:
             "waits": dict(self.waits),
             "quotas": self.quotas,
             "faults": copy.deepcopy(self.faults),
+            "latency": dict(self.latency),
         }
 
     def wait(self, name: str) -> float:
@@ -140,6 +161,8 @@ class Settings:
                         new["faults"][svc][kind] = float(rate)
                     if sum(new["faults"][svc][k] for k in FAULT_KINDS) > 1.0 + 1e-9:
                         raise ConfigError(f"faults.{svc}: rates add up to more than 1")
+            elif key == "latency":
+                new["latency"] = _check_latency(value)
             else:
                 raise ConfigError(f"unknown setting {key!r}")
         with self._lock:
@@ -147,6 +170,7 @@ class Settings:
             self.waits = new["waits"]
             self.quotas = new["quotas"]
             self.faults = new["faults"]
+            self.latency = new["latency"]
             for svc in limits_set:
                 self.fault_limit_generation[svc] += 1
         for callback in self._listeners:
