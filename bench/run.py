@@ -377,7 +377,8 @@ def many(env: dict[str, str], n: int, scale: float) -> None:
                  + per_account(calls, "CreateDeployment").get(consumer, 0) * CREATE_DEPLOYMENT_PERIOD) * scale
         emit(Row(f"{n} objects at once → all Ready ÷ the quota bound (scale {scale:g})", took, "s",
                  create_bound(calls, n, scale), 1.15,
-                 note=f"with the edge deployments after the VPC links: bound {gated:.1f} s, ratio {took / gated:.2f}"))
+                 note=f"with the edge deployments after the VPC links: bound {gated:.1f} s, ratio {took / gated:.2f}; "
+                      + creation_timeline(calls, consumer, scale)))
         emit(Row(f"calls throttled while creating {n} objects", throttled, "calls", None, 0,
                  note=", ".join(f"{op} {k}" for op, k in sorted(throttled_ops.items()))))
 
@@ -420,6 +421,24 @@ def many(env: dict[str, str], n: int, scale: float) -> None:
                  delete_bound(calls, scale), 1.15, note="nothing tagged left"))
     finally:
         ctl.stop()
+
+
+def creation_timeline(calls: list[dict], consumer: str, scale: float) -> str:
+    """Where the time went, from the request log (seconds after the first call): how long after
+    its NLB's expected `active` each VPC link was made, and when the edge deployments ran."""
+    start = min((e["time"] for e in calls), default=0.0)
+    first: dict[tuple[str, str], float] = {}
+    for e in calls:
+        if e["account"] == consumer and e.get("status", 200) < 300:
+            first.setdefault((e["session"], e["operation"]), e["time"] - start)
+    lags = sorted(link - first[(s, "CreateLoadBalancer")] - AWS_TYPICAL["nlb_provisioning"] * scale
+                  for (s, op), link in first.items() if op == "CreateVpcLink" and (s, "CreateLoadBalancer") in first)
+    deploys = sorted(t for (_, op), t in first.items() if op == "CreateDeployment")
+    if not lags or len(deploys) < 2:
+        return "no timeline"
+    return (f"VPC links made {statistics.median(lags):.1f} s (max {lags[-1]:.1f} s) after their NLB's expected active; "
+            f"edge deployments from {deploys[0]:.1f} s to {deploys[-1]:.1f} s, "
+            f"{(deploys[-1] - deploys[0]) / (len(deploys) - 1):.2f} s apart")
 
 
 def per_account(calls: list[dict], op: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ def _request(emu, method, path, body=None):
 
 def test_get_and_merge_config(emu):
     config = emu.config()
-    assert set(config) == {"time_scale", "waits", "quotas", "faults"}
+    assert set(config) == {"time_scale", "waits", "quotas", "faults", "latency"}
     assert config["waits"]["vpc_endpoint_pending"] == 10
     merged = emu.config(waits={"nlb_provisioning": 7}, faults={"sts": {"error_rate": 0.25}})
     assert merged["waits"]["nlb_provisioning"] == 7
@@ -33,7 +33,9 @@ def test_get_and_merge_config(emu):
                                  {"faults": {"ec2": {"operations": ["NoSuchOperation"]}}},
                                  {"faults": {"ec2": {"operations": "CreateVpc"}}},
                                  {"faults": {"ec2": {"limit": -1}}}, {"faults": {"ec2": {"limit": 1.5}}},
-                                 {"waits": {"ec2_consistency": -1}}])
+                                 {"waits": {"ec2_consistency": -1}},
+                                 {"latency": {"apigateway:NoSuchOperation": 1}},
+                                 {"latency": {"apigateway:CreateDeployment": -1}}, {"latency": [1]}])
 def test_invalid_config_is_refused_whole(emu, bad):
     before = emu.config()
     with pytest.raises(urllib.error.HTTPError) as err:

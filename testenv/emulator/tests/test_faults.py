@@ -160,11 +160,3 @@ def test_latency_holds_the_answer_after_aws_acted(emu):
     assert made["id"] in [a["id"] for a in api.get_rest_apis()["items"]]
     assert time.monotonic() - t0 < 1.0
 
-
-def test_latency_refuses_unknown_operations(emu):
-    import urllib.error
-
-    with pytest.raises(urllib.error.HTTPError) as err:
-        emu.config(latency={"apigateway:NoSuchThing": 1.0})
-    assert err.value.code == 400
-    assert "unknown operation" in err.value.read().decode()
