@@ -95,8 +95,9 @@ async fn held_to_aws_rules() {
         ready
     };
 
-    // 2. The created private API's GET /health loses its integration (a half-made route): the
-    //    operator completes it, or the API could never be deployed again.
+    // 2. The created private API's GET /health loses its integration (a half-made route), and
+    //    its stage is deleted, so the API must be deployed again: the operator completes the
+    //    route before that deployment, which API Gateway would otherwise refuse.
     let private_id = lost
         .status
         .as_ref()
@@ -112,6 +113,14 @@ async fn held_to_aws_rules() {
         .send()
         .await
         .expect("integration deleted by hand");
+    let repair_start = support::emulator_log_end().await;
+    p.apigw
+        .delete_stage()
+        .rest_api_id(&private_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .expect("stage deleted by hand");
     support::wait_until(READY, "GET /health completed again", || async {
         let method = p
             .apigw
@@ -129,6 +138,37 @@ async fn held_to_aws_rules() {
                 .is_some_and(|r| r.contains_key("200"))
     })
     .await;
+    support::wait_until(READY, "the private API deployed again", || async {
+        p.apigw
+            .get_stage()
+            .rest_api_id(&private_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    let (_, log) = support::emulator_requests(repair_start).await;
+    let on_api = format!("/restapis/{private_id}/");
+    let writes: Vec<(&str, u64)> = log
+        .iter()
+        .filter(|r| {
+            r["params"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains(&on_api))
+        })
+        .filter(|r| !op(r).starts_with("Get") && op(r) != "DeleteStage")
+        .map(|r| (op(r), r["status"].as_u64().unwrap_or(0)))
+        .collect();
+    let first = |name: &str| writes.iter().position(|(o, s)| *o == name && *s < 300);
+    assert!(
+        matches!((first("PutIntegration"), first("CreateDeployment")), (Some(a), Some(b)) if a < b),
+        "the route completed before the deployment: {writes:?}"
+    );
+    assert!(
+        writes.iter().all(|(_, s)| *s < 300),
+        "no write refused: {writes:?}"
+    );
 
     // 3. The provider's subnets change (b → c): one pass without an error, and the new target is
     //    registered before the stale one is deregistered.

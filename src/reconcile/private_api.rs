@@ -169,7 +169,6 @@ pub async fn ensure(
     let mut changed = false;
     if !adopted {
         changed |= ensure_endpoint_association(side, &api, vpce, journal).await?;
-        changed |= ensure_health_route(side, &api.id, journal).await?;
     }
 
     // Policy: compare by meaning, write only a difference.
@@ -224,6 +223,12 @@ pub async fn ensure(
             d.config_hash == hash && deployed_id.as_deref() == Some(d.id.as_str())
         });
     if !up_to_date {
+        // The created API's resources are read only on the way to a deployment. Until then its
+        // stage serves the operator's last deployment, made right after the last check, and an
+        // edit by hand reaches traffic only through a deployment, which changes the stage.
+        if !adopted {
+            ensure_health_route(side, &api.id, journal).await?;
+        }
         let id = apigw
             .deploy(
                 &api.id,
