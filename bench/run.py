@@ -378,7 +378,7 @@ def many(env: dict[str, str], n: int, scale: float) -> None:
         emit(Row(f"{n} objects at once → all Ready ÷ the quota bound (scale {scale:g})", took, "s",
                  create_bound(calls, n, scale), 1.15,
                  note=f"with the edge deployments after the VPC links: bound {gated:.1f} s, ratio {took / gated:.2f}; "
-                      + creation_timeline(calls, consumer, scale)))
+                      + creation_timeline(calls, consumer, scale) + "; " + creation_profile(calls, n)))
         emit(Row(f"calls throttled while creating {n} objects", throttled, "calls", None, 0,
                  note=", ".join(f"{op} {k}" for op, k in sorted(throttled_ops.items()))))
 
@@ -439,6 +439,15 @@ def creation_timeline(calls: list[dict], consumer: str, scale: float) -> str:
     return (f"VPC links made {statistics.median(lags):.1f} s (max {lags[-1]:.1f} s) after their NLB's expected active; "
             f"edge deployments from {deploys[0]:.1f} s to {deploys[-1]:.1f} s, "
             f"{(deploys[-1] - deploys[0]) / (len(deploys) - 1):.2f} s apart")
+
+
+def creation_profile(calls: list[dict], n: int) -> str:
+    """The calls the creation made per object, and the reads that made up most of them."""
+    reads = Counter(e["operation"] for e in calls if is_read(e["operation"]))
+    total_reads = sum(reads.values())
+    top = ", ".join(f"{op} {k / n:.1f}" for op, k in reads.most_common(5))
+    return (f"{len(calls) / n:.1f} calls per object, {(len(calls) - total_reads) / n:.1f} of them writes; "
+            f"most read: {top}")
 
 
 def per_account(calls: list[dict], op: str) -> dict[str, int]:

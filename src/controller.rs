@@ -212,6 +212,7 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     let changes = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(forget_bookkeeping)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -247,6 +248,14 @@ pub async fn run(
 pub mod anyhow_like {
     /// `Ok(())` or a message.
     pub type Result = std::result::Result<(), String>;
+}
+
+/// Drops from a watched object what the controller never reads and the cache would hold for
+/// every object: the field managers and kubectl's copy of the last applied manifest.
+fn forget_bookkeeping(obj: &mut CrossAccountApi) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
 fn object_key(obj: &CrossAccountApi) -> String {
@@ -627,6 +636,32 @@ async fn publish_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_keeps_no_bookkeeping() {
+        let mut obj: CrossAccountApi = serde_yaml::from_str(
+            r#"
+apiVersion: apigw.crossaccount.io/v1alpha1
+kind: CrossAccountApi
+metadata:
+  name: orders
+  namespace: team-a
+  annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}", team: orders}
+  managedFields: [{manager: kubectl, operation: Apply, apiVersion: v1}]
+spec:
+  provider: {region: us-east-1, vpcId: vpc-0123abcd, subnetIds: [subnet-0123abcd], allowedCidrs: [10.1.0.0/16], privateApi: {stageName: prod}}
+  consumer: {region: us-east-1, vpcId: vpc-4567abcd, subnetIds: [subnet-4567abcd], regionalApi: {stageName: prod}}
+"#,
+        )
+        .expect("object");
+        forget_bookkeeping(&mut obj);
+        assert!(obj.managed_fields().is_empty());
+        assert_eq!(
+            obj.annotations().keys().collect::<Vec<_>>(),
+            ["team"],
+            "other annotations stay"
+        );
+    }
 
     #[test]
     fn drift_kinds_name_the_resource() {

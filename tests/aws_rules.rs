@@ -44,6 +44,20 @@ fn op(r: &Value) -> &str {
     r["operation"].as_str().unwrap_or_default()
 }
 
+/// The writes (operation, HTTP status) to one REST API in a stretch of the request log.
+fn writes_on<'a>(log: &'a [Value], api_id: &str) -> Vec<(&'a str, u64)> {
+    let on_api = format!("/restapis/{api_id}/");
+    log.iter()
+        .filter(|r| {
+            r["params"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains(&on_api))
+        })
+        .filter(|r| !op(r).starts_with("Get") && op(r) != "DeleteStage")
+        .map(|r| (op(r), r["status"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn held_to_aws_rules() {
     let admin = support::admin().await;
@@ -149,17 +163,7 @@ async fn held_to_aws_rules() {
     })
     .await;
     let (_, log) = support::emulator_requests(repair_start).await;
-    let on_api = format!("/restapis/{private_id}/");
-    let writes: Vec<(&str, u64)> = log
-        .iter()
-        .filter(|r| {
-            r["params"]["path"]
-                .as_str()
-                .is_some_and(|p| p.contains(&on_api))
-        })
-        .filter(|r| !op(r).starts_with("Get") && op(r) != "DeleteStage")
-        .map(|r| (op(r), r["status"].as_u64().unwrap_or(0)))
-        .collect();
+    let writes = writes_on(&log, &private_id);
     let first = |name: &str| writes.iter().position(|(o, s)| *o == name && *s < 300);
     assert!(
         matches!((first("PutIntegration"), first("CreateDeployment")), (Some(a), Some(b)) if a < b),
@@ -169,6 +173,86 @@ async fn held_to_aws_rules() {
         writes.iter().all(|(_, s)| *s < 300),
         "no write refused: {writes:?}"
     );
+
+    // 2b. GET /health gone whole, and the stage with it, while CreateResource's answer is lost
+    //     after API Gateway made the resource: the retry's conflict finds it, so the API keeps one
+    //     /health, complete and deployed, in one pass without an error.
+    {
+        let _settings = EmulatorSettings::set(json!({"faults": {"apigateway": {
+            "drop_after_rate": 1.0, "operations": ["CreateResource"], "limit": 1
+        }}}))
+        .await;
+        let before = injected().await;
+        let errors = "xapi_reconciles_total{result=\"error\"}";
+        let errors_before = controller.metric(errors).await;
+        let start = support::emulator_log_end().await;
+        p.apigw
+            .delete_resource()
+            .rest_api_id(&private_id)
+            .resource_id(&health)
+            .send()
+            .await
+            .expect("resource deleted by hand");
+        p.apigw
+            .delete_stage()
+            .rest_api_id(&private_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .expect("stage deleted by hand");
+        support::wait_until(READY, "the private API deployed again", || async {
+            p.apigw
+                .get_stage()
+                .rest_api_id(&private_id)
+                .stage_name("prod")
+                .send()
+                .await
+                .is_ok()
+        })
+        .await;
+        let fault = "apigateway:CreateResource:drop_after";
+        let after = injected().await;
+        assert_eq!(
+            after.get(fault).copied().unwrap_or(0) - before.get(fault).copied().unwrap_or(0),
+            1,
+            "the test injected {fault}"
+        );
+        let resources = p
+            .apigw
+            .get_resources()
+            .rest_api_id(&private_id)
+            .embed("methods")
+            .send()
+            .await
+            .expect("resources");
+        let healths: Vec<_> = resources
+            .items()
+            .iter()
+            .filter(|r| r.path() == Some("/health"))
+            .collect();
+        assert_eq!(healths.len(), 1, "one /health: {healths:?}");
+        let integration = healths[0]
+            .resource_methods()
+            .and_then(|m| m.get("GET"))
+            .and_then(|m| m.method_integration());
+        assert_eq!(
+            integration.and_then(|i| i.r#type()).map(|t| t.as_str()),
+            Some("MOCK")
+        );
+        let (_, log) = support::emulator_requests(start).await;
+        let creates: Vec<u64> = writes_on(&log, &private_id)
+            .into_iter()
+            .filter(|(o, _)| *o == "CreateResource")
+            .map(|(_, s)| s)
+            .collect();
+        // The log has no status for an answer that was dropped.
+        assert_eq!(creates, [0, 409], "made once, then its retry refused");
+        assert_eq!(
+            controller.metric(errors).await,
+            errors_before,
+            "the conflict ended no reconcile in an error"
+        );
+    }
 
     // 3. The provider's subnets change (b → c): one pass without an error, and the new target is
     //    registered before the stale one is deregistered.

@@ -125,6 +125,13 @@ macro_rules! whole_method_of {
     };
 }
 
+/// The id of `parent_id`'s child named `path_part`, among an API's resources.
+fn existing_child(all: &[Resource], parent_id: &str, path_part: &str) -> Option<String> {
+    let parent = all.iter().find(|r| r.id == parent_id)?;
+    let path = format!("{}/{path_part}", parent.path.trim_end_matches('/'));
+    all.iter().find(|r| r.path == path).map(|r| r.id.clone())
+}
+
 /// A resource as GetResources answered it; methods embedded whole are kept whole.
 fn resource_of(r: &aws_sdk_apigateway::types::Resource) -> Option<Resource> {
     let all = r.resource_methods();
@@ -605,7 +612,8 @@ impl ApiGateway {
         Ok(out.items().iter().filter_map(resource_of).collect())
     }
 
-    /// Creates a child resource.
+    /// Creates a child resource. A parent has one child of a name: a conflict (a retry after a
+    /// lost answer, or a resource made meanwhile) means the child is there, and its id is read.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "CreateResource"))]
     pub async fn create_resource(
         &self,
@@ -613,7 +621,7 @@ impl ApiGateway {
         parent_id: &str,
         path_part: &str,
     ) -> Result<String> {
-        let out = self
+        let created = self
             .call("CreateResource", || {
                 self.client
                     .create_resource()
@@ -622,10 +630,18 @@ impl ApiGateway {
                     .path_part(path_part)
                     .send()
             })
-            .await?;
-        out.id()
-            .map(str::to_string)
-            .ok_or_else(|| self.unexpected("CreateResource", "no id in the answer"))
+            .await;
+        match created {
+            Ok(out) => out
+                .id()
+                .map(str::to_string)
+                .ok_or_else(|| self.unexpected("CreateResource", "no id in the answer")),
+            Err(e) if e.code() == Some("ConflictException") => {
+                let all = self.resources(api_id).await?;
+                existing_child(&all, parent_id, path_part).ok_or(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a resource (and, in AWS, its children); one already gone counts as deleted.
@@ -1123,6 +1139,26 @@ impl ApiGateway {
 mod tests {
     use super::*;
     use aws_sdk_apigateway::types::{self, IntegrationType};
+
+    #[test]
+    fn an_existing_child_is_found_by_its_parents_path() {
+        let r = |id: &str, path: &str| Resource {
+            id: id.into(),
+            path: path.into(),
+            methods: Vec::new(),
+            embedded: HashMap::new(),
+        };
+        let all = [
+            r("root", "/"),
+            r("o", "/orders"),
+            r("oh", "/orders/health"),
+            r("h", "/health"),
+        ];
+        assert_eq!(existing_child(&all, "root", "health").as_deref(), Some("h"));
+        assert_eq!(existing_child(&all, "o", "health").as_deref(), Some("oh"));
+        assert_eq!(existing_child(&all, "o", "stock"), None);
+        assert_eq!(existing_child(&all, "gone", "health"), None);
+    }
 
     fn resource(methods: HashMap<String, types::Method>) -> types::Resource {
         types::Resource::builder()

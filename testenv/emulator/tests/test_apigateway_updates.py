@@ -1,5 +1,5 @@
-"""Rules 1 and 2: integrations keep connectionId; Update* patch operations
-work; endpoint ids and policies on the REST API."""
+"""Rules 1, 2 and 26: integrations keep connectionId; Update* patch operations
+work; endpoint ids and policies on the REST API; a parent's children have distinct names."""
 
 import json
 
@@ -116,6 +116,20 @@ def test_update_method(api):
     assert got["authorizationType"] == "NONE"
     assert "authorizerId" not in got
     assert got["requestParameters"] == {"method.request.path.proxy": True}
+
+
+def test_create_resource_refuses_a_name_its_parent_has(api):
+    # Rule 26. Plain moto makes a second /{proxy+} beside the first.
+    apigw, api_id, root, proxy = api
+    with pytest.raises(ClientError) as err:
+        apigw.create_resource(restApiId=api_id, parentId=root, pathPart="{proxy+}")
+    assert err.value.response["Error"]["Code"] == "ConflictException"
+    assert err.value.response["Error"]["Message"] == \
+        "Another resource with the same parent already has this name: {proxy+}"
+    assert [r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/{proxy+}"] == [proxy]
+    # The same name under another parent is another resource.
+    orders = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="orders")["id"]
+    assert apigw.create_resource(restApiId=api_id, parentId=orders, pathPart="orders")["path"] == "/orders/orders"
 
 
 def test_update_resource_and_deployment(api):

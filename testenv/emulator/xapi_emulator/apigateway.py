@@ -241,6 +241,17 @@ def _delete_rest_api(orig):
     return delete_rest_api
 
 
+def _backend_create_resource(orig):
+    def create_resource(self: m.APIGatewayBackend, function_id: str, parent_resource_id: str, path_part: str) -> m.Resource:
+        # AWS refuses a second child of the same name; moto adds it beside the first.
+        api = self.get_rest_api(function_id)
+        for other in api.resources.values():
+            if other.parent_id == parent_resource_id and other.path_part == path_part:
+                raise m.ConflictException(f"Another resource with the same parent already has this name: {path_part}")
+        return orig(self, function_id, parent_resource_id, path_part)
+    return create_resource
+
+
 def _backend_create_deployment(orig):
     def create_deployment(self: m.APIGatewayBackend, function_id: str, *args: Any, **kwargs: Any) -> m.Deployment:
         # AWS checks every method of every resource; moto only refuses when none has an integration.
@@ -291,6 +302,7 @@ def install() -> None:
     m.APIGatewayBackend.put_rest_api = _put_rest_api(m.APIGatewayBackend.put_rest_api)
     m.APIGatewayBackend.delete_rest_api = _delete_rest_api(m.APIGatewayBackend.delete_rest_api)
     m.APIGatewayBackend.create_deployment = _backend_create_deployment(m.APIGatewayBackend.create_deployment)
+    m.APIGatewayBackend.create_resource = _backend_create_resource(m.APIGatewayBackend.create_resource)
     APIGatewayResponse.tag_resource = _tag_resource(APIGatewayResponse.tag_resource)
     APIGatewayResponse.test_invoke_method = testinvoke.test_invoke_method
     vpclink.install()
