@@ -44,6 +44,20 @@ fn op(r: &Value) -> &str {
     r["operation"].as_str().unwrap_or_default()
 }
 
+/// Waits until the API's stage `prod` exists again.
+async fn deployed_again(apigw: &aws_sdk_apigateway::Client, api_id: &str) {
+    support::wait_until(READY, "the private API deployed again", || async {
+        apigw
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+}
+
 /// The writes (operation, HTTP status) to one REST API in a stretch of the request log.
 fn writes_on<'a>(log: &'a [Value], api_id: &str) -> Vec<(&'a str, u64)> {
     let on_api = format!("/restapis/{api_id}/");
@@ -152,16 +166,7 @@ async fn held_to_aws_rules() {
                 .is_some_and(|r| r.contains_key("200"))
     })
     .await;
-    support::wait_until(READY, "the private API deployed again", || async {
-        p.apigw
-            .get_stage()
-            .rest_api_id(&private_id)
-            .stage_name("prod")
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
+    deployed_again(&p.apigw, &private_id).await;
     let (_, log) = support::emulator_requests(repair_start).await;
     let writes = writes_on(&log, &private_id);
     let first = |name: &str| writes.iter().position(|(o, s)| *o == name && *s < 300);
@@ -200,16 +205,7 @@ async fn held_to_aws_rules() {
             .send()
             .await
             .expect("stage deleted by hand");
-        support::wait_until(READY, "the private API deployed again", || async {
-            p.apigw
-                .get_stage()
-                .rest_api_id(&private_id)
-                .stage_name("prod")
-                .send()
-                .await
-                .is_ok()
-        })
-        .await;
+        deployed_again(&p.apigw, &private_id).await;
         let fault = "apigateway:CreateResource:drop_after";
         let after = injected().await;
         assert_eq!(
