@@ -3,20 +3,27 @@
 //! calls the edge (500, "Execution failed due to configuration error"), so the operator asks
 //! Lambda first.
 
+use std::sync::{Arc, OnceLock};
+
+use aws_config::SdkConfig;
 use aws_sdk_lambda::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
+use super::metrics::CallMetrics;
 use super::{error_code, to_error};
 use crate::error::Result;
 
 /// Lambda's code for a function that does not exist.
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
-/// Lambda client of one account and region.
+/// Lambda client of one account and region, built on its first use: only objects with an
+/// authorizer call Lambda, and every client holds its own runtime set-up.
 #[derive(Clone, Debug)]
 pub struct Lambda {
-    client: Client,
+    config: SdkConfig,
+    metrics: CallMetrics,
+    client: Arc<OnceLock<Client>>,
     account: String,
 }
 
@@ -37,8 +44,23 @@ pub fn function_account(arn: &str) -> Option<&str> {
 }
 
 impl Lambda {
-    pub(crate) fn new(client: Client, account: String) -> Self {
-        Lambda { client, account }
+    pub(crate) fn new(config: SdkConfig, metrics: CallMetrics, account: String) -> Self {
+        Lambda {
+            config,
+            metrics,
+            client: Arc::default(),
+            account,
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&self.config)
+                    .interceptor(self.metrics.clone())
+                    .build(),
+            )
+        })
     }
 
     /// Looks the function up by its ARN, in this account only.
@@ -48,7 +70,7 @@ impl Lambda {
             return Ok(Function::Elsewhere);
         }
         match self
-            .client
+            .client()
             .get_function_configuration()
             .function_name(arn)
             .send()

@@ -4,6 +4,7 @@
 //! Only the files of this module import `aws_sdk_*`.
 
 pub mod apigateway;
+mod assume;
 pub mod ec2;
 pub mod elbv2;
 pub mod lambda;
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
-use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -152,6 +152,8 @@ pub struct AwsClients {
     metrics: Arc<Metrics>,
     limiter_settings: LimiterSettings,
     cache: Mutex<HashMap<AccountKey, AccountClients>>,
+    // Every session of a region asks the same STS client for its credentials.
+    sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
     // One limiter and one set of shared lists per (account, region): API Gateway's quotas are
     // per account and region, whichever objects share them, and so is what the lists hold.
     accounts: Mutex<HashMap<(String, String), PerAccount>>,
@@ -197,6 +199,7 @@ impl AwsClients {
             metrics,
             limiter_settings,
             cache: Mutex::default(),
+            sts: Mutex::default(),
             accounts: Mutex::default(),
         }
     }
@@ -229,14 +232,7 @@ impl AwsClients {
         };
         let sharing = shared::Sharing::new(shared.lists.clone());
         let clients = AccountClients {
-            lambda: lambda::Lambda::new(
-                aws_sdk_lambda::Client::from_conf(
-                    aws_sdk_lambda::config::Builder::from(&config)
-                        .interceptor(interceptor.clone())
-                        .build(),
-                ),
-                account.clone(),
-            ),
+            lambda: lambda::Lambda::new(config.clone(), interceptor.clone(), account.clone()),
             ec2: ec2::Ec2::new(
                 aws_sdk_ec2::Client::from_conf(
                     aws_sdk_ec2::config::Builder::from(&config)
@@ -300,23 +296,26 @@ impl AwsClients {
         let mut builder = self.base.to_builder();
         builder.set_region(Some(region.clone()));
         builder.set_identity_cache(Some(IdentityCache::lazy().build()));
-        if let Some(role) = &key.role_arn {
-            let session = key.session.as_ref();
-            let mut provider = AssumeRoleProvider::builder(role.clone())
-                .session_name(session.map_or("cross-account-api-operator", |s| s.name.as_str()))
-                .region(region.clone())
-                .configure(&self.base);
-            if let Some(s) = session.filter(|s| !s.tags.is_empty()) {
-                provider = provider.tags(s.tags.clone());
-            }
-            if let Some(external_id) = &key.external_id {
-                provider = provider.external_id(external_id.clone());
-            }
-            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(
-                provider.build().await,
-            )));
+        if let Some(session) = assume::AssumedRole::of(self.sts_client(&region).await, key) {
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(session)));
         }
         builder.build()
+    }
+
+    /// The STS client of a region, with the operator's own credentials.
+    async fn sts_client(&self, region: &Region) -> aws_sdk_sts::Client {
+        self.sts
+            .lock()
+            .await
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                aws_sdk_sts::Client::from_conf(
+                    aws_sdk_sts::config::Builder::from(&self.base)
+                        .region(region.clone())
+                        .build(),
+                )
+            })
+            .clone()
     }
 
     /// `GetCallerIdentity` with `config`'s credentials: the account id.
