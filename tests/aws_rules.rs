@@ -44,6 +44,17 @@ fn op(r: &Value) -> &str {
     r["operation"].as_str().unwrap_or_default()
 }
 
+/// Deletes the API's stage `prod` by hand.
+async fn delete_stage(apigw: &aws_sdk_apigateway::Client, api_id: &str) {
+    apigw
+        .delete_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .expect("stage deleted by hand");
+}
+
 /// Waits until the API's stage `prod` exists again.
 async fn deployed_again(apigw: &aws_sdk_apigateway::Client, api_id: &str) {
     support::wait_until(READY, "the private API deployed again", || async {
@@ -142,13 +153,7 @@ async fn held_to_aws_rules() {
         .await
         .expect("integration deleted by hand");
     let repair_start = support::emulator_log_end().await;
-    p.apigw
-        .delete_stage()
-        .rest_api_id(&private_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("stage deleted by hand");
+    delete_stage(&p.apigw, &private_id).await;
     support::wait_until(READY, "GET /health completed again", || async {
         let method = p
             .apigw
@@ -198,13 +203,7 @@ async fn held_to_aws_rules() {
             .send()
             .await
             .expect("resource deleted by hand");
-        p.apigw
-            .delete_stage()
-            .rest_api_id(&private_id)
-            .stage_name("prod")
-            .send()
-            .await
-            .expect("stage deleted by hand");
+        delete_stage(&p.apigw, &private_id).await;
         deployed_again(&p.apigw, &private_id).await;
         let fault = "apigateway:CreateResource:drop_after";
         let after = injected().await;
