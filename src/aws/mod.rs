@@ -153,7 +153,7 @@ pub struct AwsClients {
     limiter_settings: LimiterSettings,
     cache: Mutex<HashMap<AccountKey, AccountClients>>,
     // Every session of a region asks the same STS client for its credentials.
-    sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    sts_clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
     // One limiter and one set of shared lists per (account, region): API Gateway's quotas are
     // per account and region, whichever objects share them, and so is what the lists hold.
     accounts: Mutex<HashMap<(String, String), PerAccount>>,
@@ -199,7 +199,7 @@ impl AwsClients {
             metrics,
             limiter_settings,
             cache: Mutex::default(),
-            sts: Mutex::default(),
+            sts_clients: Mutex::default(),
             accounts: Mutex::default(),
         }
     }
@@ -304,7 +304,7 @@ impl AwsClients {
 
     /// The STS client of a region, with the operator's own credentials.
     async fn sts_client(&self, region: &Region) -> aws_sdk_sts::Client {
-        self.sts
+        self.sts_clients
             .lock()
             .await
             .entry(region.to_string())

@@ -1,12 +1,13 @@
 """What AWS permissions the operator's code needs, derived from `src/` (used by test_iam_policies.py).
 
 1. `src/aws/{ec2,elbv2,apigateway,lambda}.rs`: each wrapper method (`fn name`) and the SDK
-   fluent calls it makes (`self.client.<op>()`, also through `self.<helper>()`), with what
+   fluent calls it makes (`self.client.<op>()` or `self.client().<op>()`, also through
+   `self.<helper>()`), with what
    the call chain sends (tags, a resource policy).
 2. `src/**/*.rs` outside `src/aws`: where each wrapper method is called and for which side
    (`sides.provider` / `sides.consumer`, a `let` that binds one, or the module's side below).
-3. `src/aws/mod.rs`: `AssumeRoleProvider` (sts:AssumeRole, and sts:TagSession when it is given
-   `.tags(`) and the STS fluent calls, made by the operator's own identity.
+3. `src/aws/mod.rs` and `src/aws/assume.rs`: the STS fluent calls, made by the operator's own
+   identity (sts:AssumeRole, and sts:TagSession when its chain sets tags).
 
 Operation names come from botocore's service models: a snake_case call no model knows fails.
 """
@@ -96,7 +97,8 @@ class Method:
 
 
 FN_RE = re.compile(r"^\s*(?:pub(?:\([a-z]+\))?\s+)?(?:async\s+)?fn\s+(\w+)", re.M)
-SDK_CALL_RE = re.compile(r"\.\s*client\s*\.\s*([a-z_0-9]+)\s*\(\s*\)")
+# `.client.<op>()`, or `.client().<op>()` for a client built on first use.
+SDK_CALL_RE = re.compile(r"\.\s*client\s*(?:\(\s*\))?\s*\.\s*([a-z_0-9]+)\s*\(\s*\)")
 SELF_CALL_RE = re.compile(r"\bself\s*\.\s*([a-z_0-9]+)\s*\(")
 
 
@@ -262,16 +264,17 @@ def patches_policy(module_texts=None) -> set[str]:
 
 
 def operator_calls() -> list[Call]:
-    """STS calls in src/aws/mod.rs: AssumeRoleProvider, and fluent calls on an STS client."""
-    text = (SRC / "aws" / "mod.rs").read_text().split("#[cfg(test)]")[0]
+    """STS calls of the operator's own credentials: fluent calls on an STS client in
+    src/aws/mod.rs (the caller's identity) and src/aws/assume.rs (the sessions)."""
     known = operations_by_snake("sts")
     out = []
-    if "AssumeRoleProvider::builder" in text:
-        out.append(Call("sts", "AssumeRole", sends_tags=bool(re.search(r"provider\s*\.\s*tags\(", text))))
-    for name in re.findall(r"\bsts\s*\.\s*([a-z_]+)\s*\(\s*\)", text):
-        if name not in known:
-            raise AssertionError(f"src/aws/mod.rs: `{name}()` is no operation of botocore's sts model")
-        out.append(Call("sts", known[name]))
+    for name in ("mod.rs", "assume.rs"):
+        text = (SRC / "aws" / name).read_text().split("#[cfg(test)]")[0]
+        for m in re.finditer(r"\bsts\s*\.\s*([a-z_]+)\s*\(\s*\)", text):
+            if m.group(1) not in known:
+                raise AssertionError(f"src/aws/{name}: `{m.group(1)}()` is no operation of botocore's sts model")
+            chain = _chain(text, m.end())
+            out.append(Call("sts", known[m.group(1)], sends_tags=bool(re.search(r"\.(set_)?tags\s*\(", chain))))
     return out
 
 
