@@ -179,6 +179,8 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
     for role in [env("XAPI_PROVIDER_ROLE_ARN"), env("XAPI_CONSUMER_ROLE_ARN")] {
         assert!(roles.contains(&role.as_str()), "{role} in {issued:?}");
     }
+    // Each side's session signs every call of the object with the credentials of one AssumeRole.
+    assert_eq!(roles.len(), 2, "{issued:?}");
     for s in &issued {
         assert_eq!(s["outcome"], "ok", "{s}");
         assert_eq!(

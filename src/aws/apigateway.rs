@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
 use super::shared::Sharing;
-use super::{ApiGatewayLimiter, Ownership};
+use super::{ApiGatewayLimiter, Caller, Ownership};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
 
@@ -263,6 +263,7 @@ pub struct VpcLink {
 #[derive(Clone, Debug)]
 pub struct ApiGateway {
     client: Client,
+    caller: Caller,
     account: String,
     region: String,
     limiter: Arc<ApiGatewayLimiter>,
@@ -371,6 +372,7 @@ fn owner_tags(owner: &Ownership) -> HashMap<String, String> {
 impl ApiGateway {
     pub(crate) fn new(
         client: Client,
+        caller: Caller,
         account: String,
         region: String,
         limiter: Arc<ApiGatewayLimiter>,
@@ -378,6 +380,7 @@ impl ApiGateway {
     ) -> Self {
         ApiGateway {
             client,
+            caller,
             account,
             region,
             limiter,
@@ -390,6 +393,11 @@ impl ApiGateway {
     pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
         self.sharing = self.sharing.reading(max_age);
         self
+    }
+
+    /// Each call's configuration override: signed by this client's caller.
+    fn signed(&self) -> aws_sdk_apigateway::config::Builder {
+        super::signed_by!(aws_sdk_apigateway, self.caller)
     }
 
     /// Region of this client.
@@ -463,7 +471,12 @@ impl ApiGateway {
         }
         let out = self
             .find("GetRestApi", || {
-                self.client.get_rest_api().rest_api_id(id).send()
+                self.client
+                    .get_rest_api()
+                    .rest_api_id(id)
+                    .customize()
+                    .config_override(self.signed())
+                    .send()
             })
             .await?;
         Ok(out.and_then(|a| rest_api_of!(a)))
@@ -522,6 +535,8 @@ impl ApiGateway {
                         .get_rest_apis()
                         .limit(500)
                         .set_position(position.clone())
+                        .customize()
+                        .config_override(self.signed())
                         .send()
                 })
                 .await?;
@@ -564,6 +579,8 @@ impl ApiGateway {
                     .endpoint_configuration(endpoint.clone())
                     .set_policy(policy.clone())
                     .set_tags(Some(tags.clone()))
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -578,6 +595,8 @@ impl ApiGateway {
                 .update_rest_api()
                 .rest_api_id(id)
                 .set_patch_operations(Some(ops.clone()))
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -588,7 +607,12 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteRestApi"))]
     pub async fn delete_rest_api(&self, id: &str) -> Result<()> {
         self.find("DeleteRestApi", || {
-            self.client.delete_rest_api().rest_api_id(id).send()
+            self.client
+                .delete_rest_api()
+                .rest_api_id(id)
+                .customize()
+                .config_override(self.signed())
+                .send()
         })
         .await?;
         Ok(())
@@ -606,6 +630,8 @@ impl ApiGateway {
                     .rest_api_id(api_id)
                     .limit(500)
                     .embed("methods")
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -628,6 +654,8 @@ impl ApiGateway {
                     .rest_api_id(api_id)
                     .parent_id(parent_id)
                     .path_part(path_part)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await;
@@ -652,6 +680,8 @@ impl ApiGateway {
                 .delete_resource()
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -667,6 +697,8 @@ impl ApiGateway {
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
                 .http_method(verb)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -704,6 +736,8 @@ impl ApiGateway {
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
                 .http_method(http_method)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await
@@ -730,6 +764,8 @@ impl ApiGateway {
                     (!method.request_parameters.is_empty())
                         .then(|| method.request_parameters.clone()),
                 )
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -752,6 +788,8 @@ impl ApiGateway {
                 .resource_id(resource_id)
                 .http_method(http_method)
                 .set_patch_operations(Some(ops.clone()))
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -779,6 +817,8 @@ impl ApiGateway {
                 .connection_type(ConnectionType::VpcLink)
                 .set_connection_id(integration.connection_id.clone())
                 .set_request_parameters(Some(integration.request_parameters.clone()))
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -801,6 +841,8 @@ impl ApiGateway {
                 .http_method(http_method)
                 .r#type(IntegrationType::Mock)
                 .request_templates("application/json", r#"{"statusCode": 200}"#)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -822,6 +864,8 @@ impl ApiGateway {
                 .resource_id(resource_id)
                 .http_method(http_method)
                 .status_code("200")
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -845,6 +889,8 @@ impl ApiGateway {
                 .http_method(http_method)
                 .status_code("200")
                 .response_templates("application/json", body)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -862,6 +908,8 @@ impl ApiGateway {
                     .get_authorizers()
                     .rest_api_id(api_id)
                     .limit(500)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -897,6 +945,8 @@ impl ApiGateway {
                     .authorizer_uri(&wanted.uri)
                     .identity_source(&wanted.identity_source)
                     .authorizer_result_ttl_in_seconds(wanted.ttl_seconds)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -919,6 +969,8 @@ impl ApiGateway {
                 .rest_api_id(api_id)
                 .authorizer_id(id)
                 .set_patch_operations(Some(ops.clone()))
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -933,6 +985,8 @@ impl ApiGateway {
                 .delete_authorizer()
                 .rest_api_id(api_id)
                 .authorizer_id(id)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -950,6 +1004,8 @@ impl ApiGateway {
                     .get_stage()
                     .rest_api_id(api_id)
                     .stage_name(stage)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -961,7 +1017,12 @@ impl ApiGateway {
     pub async fn stage_names(&self, api_id: &str) -> Result<Vec<String>> {
         let out = self
             .call("GetStages", || {
-                self.client.get_stages().rest_api_id(api_id).send()
+                self.client
+                    .get_stages()
+                    .rest_api_id(api_id)
+                    .customize()
+                    .config_override(self.signed())
+                    .send()
             })
             .await?;
         Ok(out
@@ -979,6 +1040,8 @@ impl ApiGateway {
                 .delete_stage()
                 .rest_api_id(api_id)
                 .stage_name(stage)
+                .customize()
+                .config_override(self.signed())
                 .send()
         })
         .await?;
@@ -996,6 +1059,8 @@ impl ApiGateway {
                     .rest_api_id(api_id)
                     .stage_name(stage)
                     .description(description)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -1025,6 +1090,8 @@ impl ApiGateway {
                     .resource_id(resource_id)
                     .http_method(http_method)
                     .path_with_query_string(path_with_query)
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -1075,6 +1142,8 @@ impl ApiGateway {
                         .get_vpc_links()
                         .limit(500)
                         .set_position(position.clone())
+                        .customize()
+                        .config_override(self.signed())
                         .send()
                 })
                 .await?;
@@ -1111,6 +1180,8 @@ impl ApiGateway {
                     ))
                     .target_arns(nlb_arn)
                     .set_tags(Some(tags.clone()))
+                    .customize()
+                    .config_override(self.signed())
                     .send()
             })
             .await?;
@@ -1128,7 +1199,12 @@ impl ApiGateway {
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "DeleteVpcLink"))]
     pub async fn delete_vpc_link(&self, id: &str) -> Result<()> {
         self.find("DeleteVpcLink", || {
-            self.client.delete_vpc_link().vpc_link_id(id).send()
+            self.client
+                .delete_vpc_link()
+                .vpc_link_id(id)
+                .customize()
+                .config_override(self.signed())
+                .send()
         })
         .await?;
         Ok(())

@@ -1,13 +1,15 @@
 //! Credentials of one AssumeRole session, asked of an STS client that every session of a region
-//! shares: a session costs its few fields, not a client of its own. Caching and refreshing
-//! before expiry are the identity cache's (one per session's configuration).
+//! shares: a session costs its few fields and its credentials, not a client of its own. The
+//! session keeps its credentials until shortly before they expire: the calls it signs go
+//! through clients shared by many sessions, whose identity caches keep the operator's own.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials};
 use aws_sdk_sts::types::Tag;
+use tokio::sync::Mutex;
 
 use super::AccountKey;
 
@@ -19,6 +21,19 @@ pub struct AssumedRole {
     external_id: Option<String>,
     session_name: String,
     tags: Vec<(String, String)>,
+    // One AssumeRole at a time: the calls that find no fresh credentials wait for it.
+    credentials: Mutex<Option<Credentials>>,
+}
+
+/// How long before their expiry credentials are replaced: longer than any call that is
+/// signed with them takes, retries included.
+const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// Whether `credentials` are still good for a call that starts at `now`.
+fn fresh(credentials: &Credentials, now: SystemTime) -> bool {
+    credentials
+        .expiry()
+        .is_none_or(|expiry| expiry > now + REFRESH_BEFORE)
 }
 
 /// The RoleSessionName of a key without a session of its own.
@@ -34,7 +49,19 @@ impl AssumedRole {
             external_id: key.external_id.clone(),
             session_name: session.map_or(OPERATOR_SESSION.to_string(), |s| s.name.clone()),
             tags: session.map(|s| s.tags.clone()).unwrap_or_default(),
+            credentials: Mutex::default(),
         })
+    }
+
+    /// The session's credentials: those it holds while fresh, else a new AssumeRole's.
+    async fn credentials(&self) -> provider::Result {
+        let mut held = self.credentials.lock().await;
+        if let Some(c) = held.as_ref().filter(|c| fresh(c, SystemTime::now())) {
+            return Ok(c.clone());
+        }
+        let c = self.assume().await?;
+        *held = Some(c.clone());
+        Ok(c)
     }
 
     async fn assume(&self) -> provider::Result {
@@ -74,6 +101,30 @@ impl ProvideCredentials for AssumedRole {
     where
         Self: 'a,
     {
-        provider::future::ProvideCredentials::new(self.assume())
+        provider::future::ProvideCredentials::new(self.credentials())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_replaced_before_they_expire() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let expiring = |after: u64| {
+            Credentials::new(
+                "a",
+                "s",
+                None,
+                Some(now + Duration::from_secs(after)),
+                "test",
+            )
+        };
+        assert!(fresh(&expiring(3600), now));
+        assert!(fresh(&expiring(301), now));
+        assert!(!fresh(&expiring(300), now));
+        assert!(!fresh(&expiring(0), now));
+        assert!(fresh(&Credentials::new("a", "s", None, None, "test"), now));
     }
 }

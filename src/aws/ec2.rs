@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
 use tracing::instrument;
 
 use super::shared::Sharing;
-use super::{Ownership, error_code, to_error};
+use super::{Caller, Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, ErrorClass, Result};
 
@@ -131,6 +131,7 @@ impl EndpointChange {
 #[derive(Clone, Debug)]
 pub struct Ec2 {
     client: Client,
+    caller: Caller,
     account: String,
     recent: Arc<RecentIds>,
     /// Endpoints, security groups and subnets read from the account's lists, when shared.
@@ -218,13 +219,19 @@ fn https_permission(cidrs: &[String]) -> IpPermission {
 const GONE_STATES: &[&str] = &["deleted", "deleting", "failed", "rejected", "expired"];
 
 impl Ec2 {
-    pub(crate) fn new(client: Client, account: String, sharing: Sharing) -> Self {
+    pub(crate) fn new(client: Client, caller: Caller, account: String, sharing: Sharing) -> Self {
         Ec2 {
             client,
+            caller,
             account,
             recent: Arc::default(),
             sharing,
         }
+    }
+
+    /// Each call's configuration override: signed by this client's caller.
+    fn signed(&self) -> aws_sdk_ec2::config::Builder {
+        super::signed_by!(aws_sdk_ec2, self.caller)
     }
 
     /// This client, reading endpoints, security groups and subnets from the account's lists
@@ -274,6 +281,8 @@ impl Ec2 {
             .client
             .describe_vpc_endpoints()
             .vpc_endpoint_ids(id)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -298,6 +307,8 @@ impl Ec2 {
                 .describe_vpc_endpoints()
                 .max_results(1000)
                 .set_next_token(token)
+                .customize()
+                .config_override(self.signed())
                 .send()
                 .await
                 .map_err(to_error("DescribeVpcEndpoints", &self.account))?;
@@ -328,6 +339,8 @@ impl Ec2 {
             .describe_vpc_endpoints()
             .filters(filter(&format!("tag:{UID_TAG}"), uid))
             .filters(filter("vpc-id", vpc_id))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("DescribeVpcEndpoints", &self.account))?;
@@ -365,6 +378,8 @@ impl Ec2 {
                     crate::limits::TAG_VALUE_MAX,
                 )),
             ))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(|e| {
@@ -403,6 +418,8 @@ impl Ec2 {
             .set_add_security_group_ids(non_empty(&change.add_security_group_ids))
             .set_remove_security_group_ids(non_empty(&change.remove_security_group_ids))
             .set_private_dns_enabled(change.private_dns_enabled)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(|e| {
@@ -427,6 +444,8 @@ impl Ec2 {
             .client
             .delete_vpc_endpoints()
             .vpc_endpoint_ids(id)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -469,6 +488,8 @@ impl Ec2 {
                     .set_values(Some(eni_ids.to_vec()))
                     .build(),
             )
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("DescribeNetworkInterfaces", &self.account))?;
@@ -534,6 +555,8 @@ impl Ec2 {
                 .set_filters(Some(filters.clone()))
                 .max_results(1000)
                 .set_next_token(token)
+                .customize()
+                .config_override(self.signed())
                 .send()
                 .await
                 .map_err(to_error("DescribeSecurityGroups", &self.account))?;
@@ -617,6 +640,8 @@ impl Ec2 {
             ))
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, owner, Some(name)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("CreateSecurityGroup", &self.account))?;
@@ -638,6 +663,8 @@ impl Ec2 {
             .authorize_security_group_ingress()
             .group_id(group_id)
             .ip_permissions(https_permission(cidrs))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -659,6 +686,8 @@ impl Ec2 {
             .revoke_security_group_ingress()
             .group_id(group_id)
             .ip_permissions(https_permission(cidrs))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -681,6 +710,8 @@ impl Ec2 {
             .client
             .delete_security_group()
             .group_id(group_id)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -723,6 +754,8 @@ impl Ec2 {
                 .set_filters(vpc_id.map(|v| vec![filter("vpc-id", v)]))
                 .max_results(1000)
                 .set_next_token(token)
+                .customize()
+                .config_override(self.signed())
                 .send()
                 .await
                 .map_err(to_error("DescribeSubnets", &self.account))?;

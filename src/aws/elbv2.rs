@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use tracing::instrument;
 
 use super::shared::Sharing;
-use super::{Ownership, error_code, to_error};
+use super::{Caller, Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
 
@@ -62,6 +62,7 @@ pub struct Listener {
 #[derive(Clone, Debug)]
 pub struct Elbv2 {
     client: Client,
+    caller: Caller,
     account: String,
     /// The NLB and target group read from the account's lists, when shared.
     sharing: Sharing,
@@ -125,12 +126,18 @@ fn tags(owner: &Ownership) -> Vec<Tag> {
 }
 
 impl Elbv2 {
-    pub(crate) fn new(client: Client, account: String, sharing: Sharing) -> Self {
+    pub(crate) fn new(client: Client, caller: Caller, account: String, sharing: Sharing) -> Self {
         Elbv2 {
             client,
+            caller,
             account,
             sharing,
         }
+    }
+
+    /// Each call's configuration override: signed by this client's caller.
+    fn signed(&self) -> aws_sdk_elasticloadbalancingv2::config::Builder {
+        super::signed_by!(aws_sdk_elasticloadbalancingv2, self.caller)
     }
 
     /// This client, reading NLBs and target groups from the account's lists taken at most
@@ -147,6 +154,8 @@ impl Elbv2 {
             .client
             .describe_tags()
             .resource_arns(arn)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("DescribeTags", &self.account))?;
@@ -243,7 +252,7 @@ impl Elbv2 {
             Some(arn) => req.target_group_arns(arn),
             None => req.names(name),
         };
-        match req.send().await {
+        match req.customize().config_override(self.signed()).send().await {
             Ok(out) => Ok(out.target_groups().iter().find_map(target_group_from)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(to_error("DescribeTargetGroups", &self.account)(e)),
@@ -261,6 +270,8 @@ impl Elbv2 {
                 .describe_target_groups()
                 .page_size(400)
                 .set_marker(marker)
+                .customize()
+                .config_override(self.signed())
                 .send()
                 .await
                 .map_err(to_error("DescribeTargetGroups", &self.account))?;
@@ -284,6 +295,8 @@ impl Elbv2 {
                 .describe_load_balancers()
                 .page_size(400)
                 .set_marker(marker)
+                .customize()
+                .config_override(self.signed())
                 .send()
                 .await
                 .map_err(to_error("DescribeLoadBalancers", &self.account))?;
@@ -319,6 +332,8 @@ impl Elbv2 {
             .healthy_threshold_count(2)
             .unhealthy_threshold_count(2)
             .set_tags(Some(tags(owner)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("CreateTargetGroup", &self.account))?;
@@ -344,6 +359,8 @@ impl Elbv2 {
             .client
             .describe_target_health()
             .target_group_arn(target_group_arn)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("DescribeTargetHealth", &self.account))?;
@@ -382,6 +399,8 @@ impl Elbv2 {
             .register_targets()
             .target_group_arn(target_group_arn)
             .set_targets(Some(descriptions(targets)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("RegisterTargets", &self.account))?;
@@ -399,6 +418,8 @@ impl Elbv2 {
             .deregister_targets()
             .target_group_arn(target_group_arn)
             .set_targets(Some(descriptions(targets)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("DeregisterTargets", &self.account))?;
@@ -412,6 +433,8 @@ impl Elbv2 {
             .client
             .delete_target_group()
             .target_group_arn(arn)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -433,7 +456,7 @@ impl Elbv2 {
             Some(arn) => req.load_balancer_arns(arn),
             None => req.names(name),
         };
-        match req.send().await {
+        match req.customize().config_override(self.signed()).send().await {
             Ok(out) => Ok(out.load_balancers().iter().find_map(load_balancer_from)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(to_error("DescribeLoadBalancers", &self.account)(e)),
@@ -456,6 +479,8 @@ impl Elbv2 {
             .scheme(LoadBalancerSchemeEnum::Internal)
             .set_subnets(Some(subnet_ids.to_vec()))
             .set_tags(Some(tags(owner)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("CreateLoadBalancer", &self.account))?;
@@ -477,6 +502,8 @@ impl Elbv2 {
             .client
             .delete_load_balancer()
             .load_balancer_arn(arn)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -493,6 +520,8 @@ impl Elbv2 {
             .client
             .describe_listeners()
             .load_balancer_arn(load_balancer_arn)
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
         {
@@ -539,6 +568,8 @@ impl Elbv2 {
             .port(443)
             .default_actions(Self::forward(target_group_arn))
             .set_tags(Some(tags(owner)))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("CreateListener", &self.account))?;
@@ -559,6 +590,8 @@ impl Elbv2 {
             .modify_listener()
             .listener_arn(listener_arn)
             .default_actions(Self::forward(target_group_arn))
+            .customize()
+            .config_override(self.signed())
             .send()
             .await
             .map_err(to_error("ModifyListener", &self.account))?;
@@ -568,7 +601,15 @@ impl Elbv2 {
     /// Deletes a listener; one already gone counts as deleted.
     #[instrument(skip(self), fields(account = %self.account, service = "elasticloadbalancingv2", operation = "DeleteListener"))]
     pub async fn delete_listener(&self, arn: &str) -> Result<()> {
-        match self.client.delete_listener().listener_arn(arn).send().await {
+        match self
+            .client
+            .delete_listener()
+            .listener_arn(arn)
+            .customize()
+            .config_override(self.signed())
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(to_error("DeleteListener", &self.account)(e)),

@@ -11,19 +11,46 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
 use super::metrics::CallMetrics;
-use super::{error_code, to_error};
+use super::{Caller, error_code, to_error};
 use crate::error::Result;
 
 /// Lambda's code for a function that does not exist.
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
-/// Lambda client of one account and region, built on its first use: only objects with an
+/// The Lambda client of one account and region, built on its first use: only objects with an
 /// authorizer call Lambda, and every client holds its own runtime set-up.
-#[derive(Clone, Debug)]
-pub struct Lambda {
+#[derive(Debug)]
+pub(crate) struct LazyClient {
     config: SdkConfig,
     metrics: CallMetrics,
-    client: Arc<OnceLock<Client>>,
+    client: OnceLock<Client>,
+}
+
+impl LazyClient {
+    pub(crate) fn new(config: SdkConfig, metrics: CallMetrics) -> Self {
+        LazyClient {
+            config,
+            metrics,
+            client: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&self.config)
+                    .interceptor(self.metrics.clone())
+                    .build(),
+            )
+        })
+    }
+}
+
+/// Lambda, as one object's session calls it.
+#[derive(Clone, Debug)]
+pub struct Lambda {
+    client: Arc<LazyClient>,
+    caller: Caller,
     account: String,
 }
 
@@ -44,23 +71,16 @@ pub fn function_account(arn: &str) -> Option<&str> {
 }
 
 impl Lambda {
-    pub(crate) fn new(config: SdkConfig, metrics: CallMetrics, account: String) -> Self {
+    pub(crate) fn new(client: Arc<LazyClient>, caller: Caller, account: String) -> Self {
         Lambda {
-            config,
-            metrics,
-            client: Arc::default(),
+            client,
+            caller,
             account,
         }
     }
 
     fn client(&self) -> &Client {
-        self.client.get_or_init(|| {
-            Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&self.config)
-                    .interceptor(self.metrics.clone())
-                    .build(),
-            )
-        })
+        self.client.get()
     }
 
     /// Looks the function up by its ARN, in this account only.
@@ -73,6 +93,8 @@ impl Lambda {
             .client()
             .get_function_configuration()
             .function_name(arn)
+            .customize()
+            .config_override(super::signed_by!(aws_sdk_lambda, self.caller))
             .send()
             .await
         {

@@ -1,5 +1,6 @@
-//! AWS at the edge: per-account clients (one AssumeRole session per role, cached and refreshed by
-//! the SDK's identity cache), call metrics, retries, and API Gateway's client-side rate limits.
+//! AWS at the edge: service clients shared per account and region, each call signed by its
+//! object's AssumeRole session (cached and refreshed by the session), call metrics, retries, and
+//! API Gateway's client-side rate limits.
 //!
 //! Only the files of this module import `aws_sdk_*`.
 
@@ -16,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -120,7 +120,24 @@ impl AccountKey {
     }
 }
 
-/// The service clients of one account and region.
+/// The configuration override of one call: signed with `caller`'s session, or, for `None`,
+/// with the client's own credentials (the operator's). The SDK gives an override that brings
+/// credentials an identity cache of its own for that one operation, so the session caches its
+/// credentials itself.
+macro_rules! signed_by {
+    ($sdk:ident, $caller:expr) => {{
+        let mut config = $sdk::config::Builder::default();
+        config.set_credentials_provider($caller.clone());
+        config
+    }};
+}
+pub(crate) use signed_by;
+
+/// Whose credentials sign an object's calls: its AssumeRole session, or (`None`) the
+/// operator's own.
+pub(crate) type Caller = Option<SharedCredentialsProvider>;
+
+/// The service clients of one account and region, as one object's session uses them.
 #[derive(Clone)]
 pub struct AccountClients {
     /// EC2: VPC endpoints, security groups, subnets, ENIs.
@@ -154,14 +171,19 @@ pub struct AwsClients {
     cache: Mutex<HashMap<AccountKey, AccountClients>>,
     // Every session of a region asks the same STS client for its credentials.
     sts_clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
-    // One limiter and one set of shared lists per (account, region): API Gateway's quotas are
-    // per account and region, whichever objects share them, and so is what the lists hold.
+    // What every object of one account and region shares: its service clients, and API
+    // Gateway's limiter and lists (its quotas are per account and region, whichever objects
+    // share them, and so is what the lists hold).
     accounts: Mutex<HashMap<(String, String), PerAccount>>,
 }
 
 /// What every object of one account and region shares.
 #[derive(Clone)]
 struct PerAccount {
+    ec2: aws_sdk_ec2::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    apigateway: aws_sdk_apigateway::Client,
+    lambda: Arc<lambda::LazyClient>,
     limiter: Arc<ApiGatewayLimiter>,
     lists: Arc<shared::AccountLists>,
 }
@@ -204,64 +226,31 @@ impl AwsClients {
         }
     }
 
-    /// The clients for one side, built once per key. The first use asks STS who the
-    /// credentials are (`GetCallerIdentity`): a role that cannot be assumed fails here with
-    /// AWS's code, and the API Gateway limiter is keyed by the real account id, so objects on
-    /// different roles of one account share its quota.
+    /// The clients for one side, made once per key: its session over the account's shared
+    /// clients. The first use asks STS who the credentials are (`GetCallerIdentity`): a role
+    /// that cannot be assumed fails here with AWS's code, and what is shared is keyed by the
+    /// real account id, so objects on different roles of one account share its clients and
+    /// its quota.
     pub async fn for_account(&self, key: &AccountKey) -> Result<AccountClients, Error> {
         if let Some(found) = self.cache.lock().await.get(key) {
             return Ok(found.clone());
         }
-        let config = self.config_for(key).await;
-        let sts_metrics = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
-        let account = self.caller_account(&config, key, &sts_metrics).await?;
-        let interceptor = metrics::CallMetrics::new(self.metrics.clone(), &account);
-        let shared = {
-            let mut accounts = self.accounts.lock().await;
-            accounts
-                .entry((account.clone(), key.region.clone()))
-                .or_insert_with(|| PerAccount {
-                    limiter: Arc::new(ApiGatewayLimiter::new(self.limiter_settings)),
-                    lists: Arc::default(),
-                })
-                .clone()
-        };
-        let writes = |service| shared::WritesSeen {
-            lists: shared.lists.clone(),
-            service,
-        };
+        let caller = self.session_of(key).await;
+        let account = self.caller_account(key, &caller).await?;
+        let shared = self.per_account(&account, &key.region).await;
         let sharing = shared::Sharing::new(shared.lists.clone());
         let clients = AccountClients {
-            lambda: lambda::Lambda::new(config.clone(), interceptor.clone(), account.clone()),
-            ec2: ec2::Ec2::new(
-                aws_sdk_ec2::Client::from_conf(
-                    aws_sdk_ec2::config::Builder::from(&config)
-                        .interceptor(interceptor.clone())
-                        .interceptor(writes(shared::Service::Ec2))
-                        .build(),
-                ),
-                account.clone(),
-                sharing.clone(),
-            ),
+            lambda: lambda::Lambda::new(shared.lambda, caller.clone(), account.clone()),
+            ec2: ec2::Ec2::new(shared.ec2, caller.clone(), account.clone(), sharing.clone()),
             elbv2: elbv2::Elbv2::new(
-                aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                    aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
-                        .interceptor(interceptor.clone())
-                        .interceptor(writes(shared::Service::Elb))
-                        .build(),
-                ),
+                shared.elbv2,
+                caller.clone(),
                 account.clone(),
                 sharing.clone(),
             ),
             apigateway: apigateway::ApiGateway::new(
-                aws_sdk_apigateway::Client::from_conf(
-                    aws_sdk_apigateway::config::Builder::from(&config)
-                        .interceptor(interceptor)
-                        .interceptor(writes(shared::Service::ApiGateway))
-                        // Retried by the wrapper, each attempt paced by the quota limiter.
-                        .retry_config(RetryConfig::disabled())
-                        .build(),
-                ),
+                shared.apigateway,
+                caller,
                 account,
                 key.region.clone(),
                 shared.limiter,
@@ -272,12 +261,58 @@ impl AwsClients {
         Ok(clients)
     }
 
-    /// The account the credentials of `key` belong to, asked afresh (no cache): AssumeRole
-    /// and `GetCallerIdentity`.
+    /// The clients, limiter and lists of an account and region, made on first use. The
+    /// clients hold the operator's own credentials; each call of an object brings its session.
+    async fn per_account(&self, account: &str, region: &str) -> PerAccount {
+        let mut accounts = self.accounts.lock().await;
+        if let Some(found) = accounts.get(&(account.to_string(), region.to_string())) {
+            return found.clone();
+        }
+        let config = self
+            .base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build();
+        let calls = metrics::CallMetrics::new(self.metrics.clone(), account);
+        let lists = Arc::<shared::AccountLists>::default();
+        let writes = |service| shared::WritesSeen {
+            lists: lists.clone(),
+            service,
+        };
+        let made = PerAccount {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(writes(shared::Service::Ec2))
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(writes(shared::Service::Elb))
+                    .build(),
+            ),
+            apigateway: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(writes(shared::Service::ApiGateway))
+                    // Retried by the wrapper, each attempt paced by the quota limiter.
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
+            lambda: Arc::new(lambda::LazyClient::new(config, calls)),
+            limiter: Arc::new(ApiGatewayLimiter::new(self.limiter_settings)),
+            lists: lists.clone(),
+        };
+        accounts.insert((account.to_string(), region.to_string()), made.clone());
+        made
+    }
+
+    /// The account the credentials of `key` belong to, asked afresh (a new session, no
+    /// cache): AssumeRole and `GetCallerIdentity`.
     pub async fn check(&self, key: &AccountKey) -> Result<String, Error> {
-        let config = self.config_for(key).await;
-        let interceptor = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
-        self.caller_account(&config, key, &interceptor).await
+        let caller = self.session_of(key).await;
+        self.caller_account(key, &caller).await
     }
 
     /// Drops the clients (and so the sessions) of `keys`: an object that is gone needs them
@@ -289,17 +324,12 @@ impl AwsClients {
         }
     }
 
-    /// The SDK configuration of `key`: its region, and its role's session (one per key,
-    /// refreshed before expiry by the identity cache the key's clients share).
-    async fn config_for(&self, key: &AccountKey) -> SdkConfig {
+    /// A new session of `key`'s role (`None` for a key without a role), asked of the region's
+    /// STS client; it caches its credentials and refreshes them before they expire.
+    async fn session_of(&self, key: &AccountKey) -> Caller {
         let region = Region::new(key.region.clone());
-        let mut builder = self.base.to_builder();
-        builder.set_region(Some(region.clone()));
-        builder.set_identity_cache(Some(IdentityCache::lazy().build()));
-        if let Some(session) = assume::AssumedRole::of(self.sts_client(&region).await, key) {
-            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(session)));
-        }
-        builder.build()
+        assume::AssumedRole::of(self.sts_client(&region).await, key)
+            .map(SharedCredentialsProvider::new)
     }
 
     /// The STS client of a region, with the operator's own credentials.
@@ -318,20 +348,16 @@ impl AwsClients {
             .clone()
     }
 
-    /// `GetCallerIdentity` with `config`'s credentials: the account id.
-    async fn caller_account(
-        &self,
-        config: &SdkConfig,
-        key: &AccountKey,
-        interceptor: &metrics::CallMetrics,
-    ) -> Result<String, Error> {
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(config)
-                .interceptor(interceptor.clone())
-                .build(),
-        );
-        Ok(sts
+    /// `GetCallerIdentity` signed by `caller` in `key`'s region: the account id.
+    async fn caller_account(&self, key: &AccountKey, caller: &Caller) -> Result<String, Error> {
+        let calls = metrics::CallMetrics::new(self.metrics.clone(), &key.account());
+        let config = signed_by!(aws_sdk_sts, caller).interceptor(calls);
+        Ok(self
+            .sts_client(&Region::new(key.region.clone()))
+            .await
             .get_caller_identity()
+            .customize()
+            .config_override(config)
             .send()
             .await
             .map_err(to_error("GetCallerIdentity", &key.account()))?
