@@ -188,6 +188,7 @@ pub async fn run(
     ctx: Arc<Context>,
     feeds: GrantFeeds,
     namespace: Option<String>,
+    concurrency: u16,
     readiness: Readiness,
 ) -> anyhow_like::Result {
     let api: Api<CrossAccountApi> = match &namespace {
@@ -225,6 +226,7 @@ pub async fn run(
     let by_role = reader.clone();
     let by_namespace = reader.clone();
     let controller = Controller::for_stream(changes, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .watches_stream(roles, move |role| {
             Grants::users_of(&by_role, &role.name_any())
         })

@@ -48,6 +48,11 @@ struct RunArgs {
     /// (1.0: AWS's defaults; below 1 for an account with raised quotas).
     #[arg(long, env = "XAPI_APIGATEWAY_QUOTA_SCALE", default_value_t = 1.0)]
     apigateway_quota_scale: f64,
+    /// At most this many objects reconciled at once; the others wait their turn. Bounds the
+    /// calls in flight (and the memory they hold) when many objects change together.
+    #[arg(long, env = "XAPI_MAX_CONCURRENT_RECONCILES", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_reconciles: u16,
     /// Accept an inline `roleArn` in a CrossAccountApi (any tenant may then name any role the
     /// operator can assume). Off: only AccountRoles.
     #[arg(long, env = "XAPI_ALLOW_INLINE_ROLES", default_value_t = false)]
@@ -128,7 +133,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
         args.resync_interval,
         grants,
     ));
-    let result = controller::run(ctx, feeds, args.namespace, readiness).await;
+    let result = controller::run(
+        ctx,
+        feeds,
+        args.namespace,
+        args.max_concurrent_reconciles,
+        readiness,
+    )
+    .await;
     if args.leader_election {
         leader::release(kube, &args.leader_election_namespace, LEASE_NAME, &me).await;
     }

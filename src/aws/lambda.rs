@@ -49,7 +49,7 @@ impl LazyClient {
 /// Lambda, as one object's session calls it.
 #[derive(Clone, Debug)]
 pub struct Lambda {
-    client: Arc<LazyClient>,
+    shared: Arc<LazyClient>,
     caller: Caller,
     account: String,
 }
@@ -71,16 +71,16 @@ pub fn function_account(arn: &str) -> Option<&str> {
 }
 
 impl Lambda {
-    pub(crate) fn new(client: Arc<LazyClient>, caller: Caller, account: String) -> Self {
+    pub(crate) fn new(shared: Arc<LazyClient>, caller: Caller, account: String) -> Self {
         Lambda {
-            client,
+            shared,
             caller,
             account,
         }
     }
 
     fn client(&self) -> &Client {
-        self.client.get()
+        self.shared.get()
     }
 
     /// Looks the function up by its ARN, in this account only.

@@ -52,6 +52,7 @@ NON_DEFAULT = {
     "leaderElection": {"enabled": True, "namespace": "xapi-leases"},
     "watchNamespace": "team-orders",
     "apigatewayQuotaScale": 0.5,
+    "maxConcurrentReconciles": 20,
     "allowInlineRoles": True,
     "allowOwnCredentials": True,
     "aws": {"region": "eu-west-1"},
@@ -132,6 +133,7 @@ def test_template_default_values():
         "--metrics-addr=0.0.0.0:8080",
         "--leader-election",
         "--apigateway-quota-scale=1",
+        "--max-concurrent-reconciles=100",
     ]
     c = container(objects)
     assert c["image"] == "cross-account-api-operator:0.1.0"
@@ -162,6 +164,7 @@ def test_template_non_default_values(tmp_path):
         "--leader-election-namespace=xapi-leases",
         "--namespace=team-orders",
         "--apigateway-quota-scale=0.5",
+        "--max-concurrent-reconciles=20",
         "--allow-inline-roles",
         "--allow-own-credentials",
     ]
@@ -255,6 +258,8 @@ REFUSED = [
     (["apigatewayQuotaScale=-1"], "/apigatewayQuotaScale"),
     (["apigatewayQuotaScale=0.0"], "/apigatewayQuotaScale"),
     (["apigatewayQuotaScale=fast"], "/apigatewayQuotaScale"),
+    (["maxConcurrentReconciles=0"], "/maxConcurrentReconciles"),
+    (["maxConcurrentReconciles=70000"], "/maxConcurrentReconciles"),
     (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
     (["unknownKey=1"], "unknownKey"),
     (["leaderElection.enable=true"], "enable"),
