@@ -253,10 +253,19 @@ def wait_all_gone(ns: str, timeout: float) -> float:
     raise NotMeasured(f"objects still there after {timeout:.0f} s")
 
 
-def tagged_left(env: dict[str, str], ns: str) -> int:
-    """Resources whose owner tag names an object of `ns`, read with each account's own role."""
+def side_clients(env: dict[str, str], side: str, *services: str) -> list:
+    """boto3 clients of `services` with one side's own role (PROVIDER or CONSUMER)."""
     import boto3  # the emulator's venv runs this script
 
+    c = boto3.client("sts").assume_role(RoleArn=env[f"XAPI_{side}_ROLE_ARN"], RoleSessionName="xapi-tests",
+                                        ExternalId=env[f"XAPI_{side}_EXTERNAL_ID"])["Credentials"]
+    kw = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+              aws_session_token=c["SessionToken"])
+    return [boto3.client(s, **kw) for s in services]
+
+
+def tagged_left(env: dict[str, str], ns: str) -> int:
+    """Resources whose owner tag names an object of `ns`, read with each account's own role."""
     owner_key, prefix = "apigw.crossaccount.io/owner", f"{ns}/"
 
     def ours(tags: dict[str, str] | None) -> bool:
@@ -267,11 +276,7 @@ def tagged_left(env: dict[str, str], ns: str) -> int:
 
     left = 0
     for side in ("PROVIDER", "CONSUMER"):
-        c = boto3.client("sts").assume_role(RoleArn=env[f"XAPI_{side}_ROLE_ARN"], RoleSessionName="xapi-tests",
-                                            ExternalId=env[f"XAPI_{side}_EXTERNAL_ID"])["Credentials"]
-        kw = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                  aws_session_token=c["SessionToken"])
-        ec2, elb, apigw = (boto3.client(s, **kw) for s in ("ec2", "elbv2", "apigateway"))
+        ec2, elb, apigw = side_clients(env, side, "ec2", "elbv2", "apigateway")
         left += sum(1 for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
                     if ours(as_dict(e.get("Tags"))) and e["State"].lower() not in ("deleted", "deleting"))
         left += sum(1 for g in ec2.describe_security_groups()["SecurityGroups"] if ours(as_dict(g.get("Tags"))))
@@ -283,6 +288,23 @@ def tagged_left(env: dict[str, str], ns: str) -> int:
             for d in elb.describe_tags(ResourceArns=arns[i:i + 20])["TagDescriptions"]:
                 left += ours(as_dict(d.get("Tags")))
     return left
+
+
+def subnet_room(env: dict[str, str]) -> int:
+    """How many more objects the example's subnets hold: each object takes an address in every
+    subnet of each side (its endpoint's ENIs, its NLB's), and AWS keeps 5 of each subnet."""
+    import ipaddress
+
+    room = None
+    for side in ("PROVIDER", "CONSUMER"):
+        (ec2,) = side_clients(env, side, "ec2")
+        ids = [i.strip() for i in env[f"XAPI_{side}_SUBNET_IDS"].split(",") if i.strip()]
+        for subnet in ec2.describe_subnets(SubnetIds=ids)["Subnets"]:
+            used = len(ec2.describe_network_interfaces(
+                Filters=[{"Name": "subnet-id", "Values": [subnet["SubnetId"]]}])["NetworkInterfaces"])
+            free = ipaddress.IPv4Network(subnet["CidrBlock"]).num_addresses - 5 - used
+            room = free if room is None else min(room, free)
+    return room or 0
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -490,6 +512,9 @@ def memory(n: int) -> None:
     try:
         time.sleep(10)
         emit(Row("peak RSS, idle", ctl.rss_peak_mib(), "MiB", None, 25))
+        room = subnet_room(ground_env())
+        if room < n:
+            raise NotMeasured(f"the ground's subnets have room for {room} more objects, not {n}")
         apply_until_ready(ns, [render(f"r{i}", probe=False) for i in range(n)], 3600)
         wait_all_ready(ns, n, 60)
         r0, cpu0 = ctl.reconciles("ready"), ctl.cpu_seconds()
