@@ -149,3 +149,32 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
 /// The Lease the replicas share.
 const LEASE_NAME: &str = "cross-account-api-operator";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concurrency(args: &[&str]) -> Result<u16, clap::Error> {
+        let cli = Cli::try_parse_from(["cross-account-api-operator", "run"].iter().chain(args))?;
+        match cli.command {
+            Command::Run(run) => Ok(run.max_concurrent_reconciles),
+            Command::Crd => unreachable!("parsed `run`"),
+        }
+    }
+
+    #[test]
+    fn at_least_one_reconcile_at_a_time() {
+        assert_eq!(concurrency(&[]).ok(), Some(100));
+        assert_eq!(
+            concurrency(&["--max-concurrent-reconciles", "1"]).ok(),
+            Some(1)
+        );
+        for bad in ["0", "65536", "many"] {
+            let err = concurrency(&["--max-concurrent-reconciles", bad]).unwrap_err();
+            assert!(
+                err.to_string().contains("--max-concurrent-reconciles"),
+                "{err}"
+            );
+        }
+    }
+}
