@@ -160,11 +160,12 @@ class Controller:
     def reconciles(self, result: str) -> float:
         return self.metrics().get(f'xapi_reconciles_total{{result="{result}"}}', 0.0)
 
-    def rss_peak_mib(self) -> float:
+    def rss_mib(self, field: str = "VmHWM") -> float:
+        """Peak RSS (`VmHWM`), or the current one (`VmRSS`)."""
         for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-        raise NotMeasured("no VmHWM")
+        raise NotMeasured(f"no {field}")
 
     def cpu_seconds(self) -> float:
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
@@ -511,12 +512,13 @@ def memory(n: int) -> None:
     ctl = Controller(ns, f"{resync}s", 0.001)
     try:
         time.sleep(10)
-        emit(Row("peak RSS, idle", ctl.rss_peak_mib(), "MiB", None, 25))
+        emit(Row("peak RSS, idle", ctl.rss_mib(), "MiB", None, 25))
         room = subnet_room(ground_env())
         if room < n:
             raise NotMeasured(f"the ground's subnets have room for {room} more objects, not {n}")
-        apply_until_ready(ns, [render(f"r{i}", probe=False) for i in range(n)], 3600)
+        took = apply_until_ready(ns, [render(f"r{i}", probe=False) for i in range(n)], 3 * 3600)
         wait_all_ready(ns, n, 60)
+        created = ctl.rss_mib("VmRSS")
         r0, cpu0 = ctl.reconciles("ready"), ctl.cpu_seconds()
         deadline = time.monotonic() + 3 * resync + 600
         while ctl.reconciles("ready") < r0 + n and time.monotonic() < deadline:
@@ -525,7 +527,9 @@ def memory(n: int) -> None:
         if done < n:
             raise NotMeasured(f"only {done:g} of {n} objects resynced")
         cpu = ctl.cpu_seconds() - cpu0
-        emit(Row(f"peak RSS, {n} Ready objects", ctl.rss_peak_mib(), "MiB", None, 80))
+        emit(Row(f"peak RSS, {n} Ready objects", ctl.rss_mib(), "MiB", None, 80,
+                 note=f"created in {took:.0f} s; RSS once all were Ready {created:.1f} MiB, "
+                      f"after a resync of all {ctl.rss_mib('VmRSS'):.1f} MiB"))
         emit(Row(f"CPU seconds per resync of {n} Ready objects", cpu, "s", None, None,
                         note=f"{done:g} reconciles, incl. the wait for the round"))
     finally:

@@ -9,6 +9,7 @@ emulator (moto with our rules), seeded with two demo accounts.
 `up` writes one env file (`.testenv/env`) with KUBECONFIG, AWS_ENDPOINT_URL, credentials, region
 and the seeded ids: `source` it to use kubectl and the AWS CLI/SDK against the ground. When
 KUBECONFIG already points at a reachable cluster, that cluster is used instead of our own.
+`XAPI_SEED_SUBNET_PREFIX` (default 24) sets the seeded subnets' size (`./dev bench`: 20).
 
 Only the Python standard library is used here; the emulator's packages go into a venv that this
 script creates. Builds are cached under ~/.cache/cross-account-api-operator, keyed by the hash of
@@ -292,7 +293,8 @@ def up() -> Path:
     seed_file = STATE / "seed.env"
     seed_file.unlink(missing_ok=True)
     subprocess.run(
-        [str(python), "-m", "xapi_emulator.seed", "--endpoint", endpoint, "--out", str(seed_file)],
+        [str(python), "-m", "xapi_emulator.seed", "--endpoint", endpoint, "--out", str(seed_file),
+         "--subnet-prefix", os.environ.get("XAPI_SEED_SUBNET_PREFIX", "24")],
         env=emu_env,
         check=True,
         # stdout carries only the env file's path; the seed's own output goes to stderr.

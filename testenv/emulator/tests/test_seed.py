@@ -141,3 +141,10 @@ def test_seeded_roles_enforce_the_shipped_policies(fresh, seeded):
         with pytest.raises(ClientError) as e:
             getattr(ec2, refused)()
         assert e.value.response["Error"]["Code"] == "UnauthorizedOperation"
+
+
+def test_subnet_prefix():
+    # The default subnets, and the bench's larger ones: the VPC's second and third of that size.
+    from xapi_emulator.seed import subnet_cidrs
+    assert subnet_cidrs("10.1.0.0/16", 24) == ["10.1.1.0/24", "10.1.2.0/24"]
+    assert subnet_cidrs("10.2.0.0/16", 20) == ["10.2.16.0/20", "10.2.32.0/20"]

@@ -15,6 +15,8 @@ with the account's external id; the seed then assumes them with that id.
 
 consumer 111111111111: VPC 10.1.0.0/16, subnets 10.1.1.0/24 (a), 10.1.2.0/24 (b)
 provider 222222222222: VPC 10.2.0.0/16, subnets 10.2.1.0/24 (a), 10.2.2.0/24 (b),
+    (``--subnet-prefix 20``: the second and third /20 of each VPC instead, 10.1.16.0/20 and
+    10.1.32.0/20, room for about 4000 addresses each rather than 250)
     private REST API ``orders-private`` (GET /orders, MOCK 200), a resource
     policy pinned to the foreign endpoint vpce-0123456789abcdef0, stage prod.
 consumer, too: the Lambda function ``edge-authorizer`` (the authorizer example's;
@@ -38,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import ipaddress
+import itertools
 import json
 import os
 import shlex
@@ -208,7 +212,12 @@ def enforce_shipped_policy(endpoint: str, session: boto3.Session, role_arn: str,
              {"role_arn": role_arn, "enforce": True, "unenforced_sessions": UNENFORCED_SESSIONS})
 
 
-def seed(endpoint: str) -> dict[str, str]:
+def subnet_cidrs(vpc_cidr: str, prefix: int) -> list[str]:
+    """The second and third subnets of `prefix` bits in the VPC (for /24: x.x.1.0 and x.x.2.0)."""
+    return [str(s) for s in itertools.islice(ipaddress.ip_network(vpc_cidr).subnets(new_prefix=prefix), 1, 3)]
+
+
+def seed(endpoint: str, subnet_prefix: int = 24) -> dict[str, str]:
     caller_account = _sts(endpoint).get_caller_identity()["Account"]
     _create_role(endpoint, CONSUMER_ROLE, trust_policy(caller_account, CONSUMER_EXTERNAL_ID))
     _create_role(endpoint, PROVIDER_ROLE, trust_policy(caller_account, PROVIDER_EXTERNAL_ID))
@@ -216,10 +225,11 @@ def seed(endpoint: str) -> dict[str, str]:
     provider = _session(endpoint, PROVIDER_ROLE, PROVIDER_EXTERNAL_ID)
     cec2 = consumer.client("ec2", endpoint_url=endpoint, config=_CONFIG)
     pec2 = provider.client("ec2", endpoint_url=endpoint, config=_CONFIG)
-    cvpc, csubnets = _network(cec2, "xapi-consumer",
-                              "10.1.0.0/16", [("10.1.1.0/24", "us-east-1a"), ("10.1.2.0/24", "us-east-1b")])
-    pvpc, psubnets = _network(pec2, "xapi-provider",
-                              "10.2.0.0/16", [("10.2.1.0/24", "us-east-1a"), ("10.2.2.0/24", "us-east-1b")])
+    zones = ["us-east-1a", "us-east-1b"]
+    cvpc, csubnets = _network(cec2, "xapi-consumer", "10.1.0.0/16",
+                              list(zip(subnet_cidrs("10.1.0.0/16", subnet_prefix), zones)))
+    pvpc, psubnets = _network(pec2, "xapi-provider", "10.2.0.0/16",
+                              list(zip(subnet_cidrs("10.2.0.0/16", subnet_prefix), zones)))
     pcx, ctable, ptable = _peer(cec2, pec2, cvpc, pvpc)
     api_id = _private_api(provider.client("apigateway", endpoint_url=endpoint, config=_CONFIG))
     authorizer = _authorizer_function(consumer, endpoint)
@@ -257,8 +267,10 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
     parser.add_argument("--out", required=True, help="file to append 'export KEY=value' lines to")
+    parser.add_argument("--subnet-prefix", type=int, default=24, choices=range(18, 29), metavar="18..28",
+                        help="prefix length of the seeded subnets (default 24)")
     args = parser.parse_args(argv)
-    values = seed(args.endpoint.rstrip("/"))
+    values = seed(args.endpoint.rstrip("/"), args.subnet_prefix)
     write_exports(values, args.out)
     for key, value in values.items():
         print(f"{key}={value}")
