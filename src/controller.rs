@@ -9,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
@@ -22,6 +22,7 @@ use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZ
 use crate::aws::{AwsClients, Ownership};
 use crate::conditions::{self, Progress, StepCondition};
 use crate::error::{Error, ErrorClass, Result};
+use crate::events::Events;
 use crate::reconcile::{self, Journal, Side, SideName, Sides};
 use crate::telemetry::{Metrics, Readiness};
 
@@ -36,8 +37,8 @@ pub struct Context {
     pub aws: AwsClients,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Events about objects.
+    pub events: Events,
     /// How often a Ready object is re-checked for drift.
     pub resync: Duration,
     /// Which roles each object may act as.
@@ -57,18 +58,12 @@ impl Context {
         resync: Duration,
         grants: Grants,
     ) -> Self {
-        let recorder = Recorder::new(
-            kube.clone(),
-            Reporter {
-                controller: MANAGER.into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let events = Events::new(kube.clone(), MANAGER, std::env::var("POD_NAME").ok());
         Context {
             kube,
             aws,
             metrics,
-            recorder,
+            events,
             resync,
             grants,
             errors: Mutex::default(),
@@ -623,14 +618,7 @@ async fn publish_one(
     reason: &str,
     note: String,
 ) {
-    let event = Event {
-        type_: kind,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(obj, kind, reason, note).await {
         warn!(error = %e, "could not publish event");
     }
 }

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod conditions;
 pub mod controller;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod limits;
 pub mod partition;
