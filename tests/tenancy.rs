@@ -153,6 +153,26 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
         support::warning_with(&admin, &ns, "tenant", "RoleNotPermitted")
     })
     .await;
+    // The retry (after the backoff's 30 s) refuses again: its Warning counts in the first
+    // Event's series instead of making another Event.
+    support::wait_until(
+        WAIT,
+        "the refusal's repeat in the Warning's series",
+        || async {
+            let refusals = support::warnings(&admin, &ns, "tenant", "RoleNotPermitted").await;
+            refusals
+                .iter()
+                .any(|e| e.series.as_ref().is_some_and(|s| s.count >= 2))
+        },
+    )
+    .await;
+    assert_eq!(
+        support::warnings(&admin, &ns, "tenant", "RoleNotPermitted")
+            .await
+            .len(),
+        1,
+        "one Event for the repeated refusal"
+    );
     assert!(sessions_named(&session).await.is_empty());
     assert!(calls_by(start, &session).await.is_empty());
 

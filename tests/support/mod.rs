@@ -114,14 +114,31 @@ pub async fn apply_account_role(client: &Client, role: &serde_yaml::Value) {
 
 /// Whether a Warning Event about object `name` has a reason containing `reason`.
 pub async fn warning_with(admin: &Client, ns: &str, name: &str, reason: &str) -> bool {
+    !warnings(admin, ns, name, reason).await.is_empty()
+}
+
+/// The Warning Events about object `name` whose reason contains `reason`.
+pub async fn warnings(
+    admin: &Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> Vec<k8s_openapi::api::events::v1::Event> {
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns);
-    events.list(&ListParams::default()).await.is_ok_and(|l| {
-        l.items.iter().any(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-                && e.reason.as_deref().is_some_and(|r| r.contains(reason))
-        })
-    })
+    let listed = events.list(&ListParams::default()).await;
+    listed.map_or_else(
+        |_| Vec::new(),
+        |l| {
+            l.items
+                .into_iter()
+                .filter(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                        && e.reason.as_deref().is_some_and(|r| r.contains(reason))
+                })
+                .collect()
+        },
+    )
 }
 
 /// Deletes an AccountRole (gone already is fine).
