@@ -24,6 +24,21 @@ const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 /// The action of every Event.
 const ACTION: &str = "Reconcile";
 
+/// The API server refuses an Event whose note is longer than 1 kB.
+const NOTE_MAX_BYTES: usize = 1024;
+
+/// `note` cut to what the API server accepts (an AWS message can be longer), ending in `…`.
+fn fit_note(note: String) -> String {
+    if note.len() <= NOTE_MAX_BYTES {
+        return note;
+    }
+    let mut end = NOTE_MAX_BYTES - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
 /// One Event published recently.
 #[derive(Debug)]
 struct Published {
@@ -112,6 +127,7 @@ impl Events {
         reason: &str,
         note: String,
     ) -> Result<(), kube::Error> {
+        let note = fit_note(note);
         let regarding = obj.object_ref(&());
         let namespace = regarding.namespace.clone().unwrap_or("default".into());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
@@ -218,7 +234,7 @@ mod tests {
         // The window counts from the last repeat.
         let t2 = t1 + SignedDuration::from_mins(5);
         assert_eq!(recent.repeat(7, t2), Some(("orders.1".into(), 3)));
-        let t3 = t2 + SIGNED_PAST_WINDOW;
+        let t3 = t2 + SERIES_WINDOW;
         assert_eq!(
             recent.repeat(7, t3),
             None,
@@ -226,7 +242,15 @@ mod tests {
         );
     }
 
-    const SIGNED_PAST_WINDOW: SignedDuration = SignedDuration::from_secs(6 * 60 + 1);
+    #[test]
+    fn a_long_note_is_cut_to_what_the_api_server_takes() {
+        assert_eq!(fit_note("denied".into()), "denied");
+        for long in ["x".repeat(2000), "é".repeat(1000)] {
+            let cut = fit_note(long.clone());
+            assert!(cut.len() <= NOTE_MAX_BYTES, "{}", cut.len());
+            assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+        }
+    }
 
     #[test]
     fn a_burst_gives_its_room_back() {
@@ -237,7 +261,7 @@ mod tests {
         }
         let room = recent.0.capacity();
         recent.published(10_000, "later".into(), t0 + SignedDuration::from_mins(5));
-        recent.expire(t0 + SIGNED_PAST_WINDOW);
+        recent.expire(t0 + SERIES_WINDOW + SignedDuration::from_secs(1));
         assert_eq!(recent.0.len(), 1);
         assert!(recent.0.capacity() < room / 100, "{}", recent.0.capacity());
     }
