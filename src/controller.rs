@@ -19,7 +19,7 @@ use tracing::{info, instrument, warn};
 
 use crate::access::{GrantFeeds, Grants};
 use crate::api::{CrossAccountApi, CrossAccountApiStatus, DeletionPolicy, FINALIZER};
-use crate::aws::{AwsClients, Ownership};
+use crate::aws::{AwsClients, ListReads, Ownership};
 use crate::conditions::{self, Progress, StepCondition};
 use crate::error::{Error, ErrorClass, Result};
 use crate::events::Events;
@@ -351,15 +351,16 @@ async fn apply(obj: &CrossAccountApi, ctx: &Context, api: &Api<CrossAccountApi>)
     let was_ready = obj.was_ready();
     // What many objects of an account share is read once for all of them: once per resync for
     // Ready objects, whose resync confirms; a fraction of a second old for the others, so that many
-    // objects waiting on their NLBs and VPC links poll one list, not one each.
-    let max_age = if was_ready {
-        ctx.resync
+    // objects waiting on their NLBs and VPC links poll one list, not one each (and read their own
+    // resources when the others' writes leave no list to share).
+    let reads = if was_ready {
+        ListReads::resync(ctx.resync)
     } else {
-        LIST_MAX_AGE_WHILE_WORKING
+        ListReads::polling(LIST_MAX_AGE_WHILE_WORKING)
     };
     let applied = match sides(ctx, obj, &owner).await {
         Ok(sides) => {
-            let sides = sides.sharing_reads(max_age);
+            let sides = sides.sharing_reads(reads);
             reconcile::apply(&sides, obj, &journal, ctx.resync).await
         }
         Err((side, e)) => reconcile::without_credentials(obj, side, e),

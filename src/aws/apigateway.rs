@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
-use super::shared::Sharing;
+use super::shared::{self, Sharing};
 use super::{ApiGatewayLimiter, Caller, Ownership};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
@@ -388,10 +388,9 @@ impl ApiGateway {
         }
     }
 
-    /// This client, reading REST APIs and VPC links from the account's lists taken at most
-    /// `max_age` ago.
-    pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
-        self.sharing = self.sharing.reading(max_age);
+    /// This client, reading REST APIs and VPC links from the account's lists as `reads` says.
+    pub fn sharing_reads(mut self, reads: shared::ListReads) -> Self {
+        self.sharing = self.sharing.reading(reads);
         self
     }
 
@@ -460,14 +459,11 @@ impl ApiGateway {
     /// The REST API with this id, `None` if it does not exist.
     #[instrument(skip(self), fields(account = %self.account, service = "apigateway", operation = "GetRestApi"))]
     pub async fn get_rest_api(&self, id: &str) -> Result<Option<RestApi>> {
-        if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists
-                .rest_apis
-                .get(max_age, || self.list_rest_apis())
-                .await?;
-            if let Some(api) = all.iter().find(|a| a.id == id) {
-                return Ok(Some(api.clone()));
-            }
+        if let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists.rest_apis.get(reads, || self.list_rest_apis()).await?
+            && let Some(api) = all.iter().find(|a| a.id == id)
+        {
+            return Ok(Some(api.clone()));
         }
         let out = self
             .find("GetRestApi", || {
@@ -533,7 +529,7 @@ impl ApiGateway {
                 .call("GetRestApis", || {
                     self.client
                         .get_rest_apis()
-                        .limit(500)
+                        .limit(shared::API_GATEWAY_PAGE as i32)
                         .set_position(position.clone())
                         .customize()
                         .config_override(self.signed())
@@ -1118,11 +1114,13 @@ impl ApiGateway {
             found.sort_by(|a, b| a.id.cmp(&b.id));
             found
         };
-        if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists
+        // Links are found by their tag, so a direct read is the whole list too.
+        if let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists
                 .vpc_links
-                .get(max_age, || self.list_vpc_links())
-                .await?;
+                .get(reads.fetching(), || self.list_vpc_links())
+                .await?
+        {
             let found = ours(&all);
             if !found.is_empty() {
                 return Ok(found);
@@ -1140,7 +1138,7 @@ impl ApiGateway {
                 .call("GetVpcLinks", || {
                     self.client
                         .get_vpc_links()
-                        .limit(500)
+                        .limit(shared::API_GATEWAY_PAGE as i32)
                         .set_position(position.clone())
                         .customize()
                         .config_override(self.signed())

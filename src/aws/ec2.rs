@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
 };
 use tracing::instrument;
 
-use super::shared::Sharing;
+use super::shared::{self, Sharing};
 use super::{Caller, Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, ErrorClass, Result};
@@ -234,10 +234,10 @@ impl Ec2 {
         super::signed_by!(aws_sdk_ec2, self.caller)
     }
 
-    /// This client, reading endpoints, security groups and subnets from the account's lists
-    /// taken at most `max_age` ago.
-    pub fn sharing_reads(mut self, max_age: Duration) -> Self {
-        self.sharing = self.sharing.reading(max_age);
+    /// This client, reading endpoints, security groups and subnets from the account's lists as
+    /// `reads` says.
+    pub fn sharing_reads(mut self, reads: shared::ListReads) -> Self {
+        self.sharing = self.sharing.reading(reads);
         self
     }
 
@@ -268,14 +268,11 @@ impl Ec2 {
     #[instrument(skip(self), fields(account = %self.account, service = "ec2", operation = "DescribeVpcEndpoints"))]
     pub async fn find_endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
         let live = |e: &Endpoint| e.id == id && !GONE_STATES.contains(&e.state.as_str());
-        if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists
-                .endpoints
-                .get(max_age, || self.list_endpoints())
-                .await?;
-            if let Some(found) = all.iter().find(|e| live(e)) {
-                return Ok(Some(found.clone()));
-            }
+        if let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists.endpoints.get(reads, || self.list_endpoints()).await?
+            && let Some(found) = all.iter().find(|e| live(e))
+        {
+            return Ok(Some(found.clone()));
         }
         match self
             .client
@@ -305,7 +302,7 @@ impl Ec2 {
             let out = self
                 .client
                 .describe_vpc_endpoints()
-                .max_results(1000)
+                .max_results(shared::EC2_PAGE as i32)
                 .set_next_token(token)
                 .customize()
                 .config_override(self.signed())
@@ -511,14 +508,14 @@ impl Ec2 {
         vpc_id: &str,
         uid: &str,
     ) -> Result<Option<SecurityGroup>> {
-        if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists
+        if let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists
                 .security_groups
-                .get(max_age, || self.list_owned_security_groups())
-                .await?;
-            if let Some((_, _, g)) = all.iter().find(|(v, u, _)| v == vpc_id && u == uid) {
-                return Ok(Some(g.clone()));
-            }
+                .get(reads, || self.list_owned_security_groups())
+                .await?
+            && let Some((_, _, g)) = all.iter().find(|(v, u, _)| v == vpc_id && u == uid)
+        {
+            return Ok(Some(g.clone()));
         }
         let found = self
             .security_groups(vec![
@@ -553,7 +550,7 @@ impl Ec2 {
                 .client
                 .describe_security_groups()
                 .set_filters(Some(filters.clone()))
-                .max_results(1000)
+                .max_results(shared::EC2_PAGE as i32)
                 .set_next_token(token)
                 .customize()
                 .config_override(self.signed())
@@ -733,8 +730,9 @@ impl Ec2 {
                 .map(|(_, s)| s.clone())
                 .collect()
         };
-        if let Some((lists, max_age)) = self.sharing.lists() {
-            let all = lists.subnets.get(max_age, || self.subnets(None)).await?;
+        if let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists.subnets.get(reads, || self.subnets(None)).await?
+        {
             let found = of_vpc(&all);
             if !found.is_empty() {
                 return Ok(found);
@@ -752,7 +750,7 @@ impl Ec2 {
                 .client
                 .describe_subnets()
                 .set_filters(vpc_id.map(|v| vec![filter("vpc-id", v)]))
-                .max_results(1000)
+                .max_results(shared::EC2_PAGE as i32)
                 .set_next_token(token)
                 .customize()
                 .config_override(self.signed())

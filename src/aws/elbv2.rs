@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use tracing::instrument;
 
-use super::shared::Sharing;
+use super::shared::{self, Sharing};
 use super::{Caller, Ownership, error_code, to_error};
 use crate::api::UID_TAG;
 use crate::error::{Error, Result};
@@ -140,10 +140,9 @@ impl Elbv2 {
         super::signed_by!(aws_sdk_elasticloadbalancingv2, self.caller)
     }
 
-    /// This client, reading NLBs and target groups from the account's lists taken at most
-    /// `max_age` ago.
-    pub fn sharing_reads(mut self, max_age: std::time::Duration) -> Self {
-        self.sharing = self.sharing.reading(max_age);
+    /// This client, reading NLBs and target groups from the account's lists as `reads` says.
+    pub fn sharing_reads(mut self, reads: shared::ListReads) -> Self {
+        self.sharing = self.sharing.reading(reads);
         self
     }
 
@@ -176,13 +175,12 @@ impl Elbv2 {
         uid: &str,
     ) -> Result<Found<TargetGroup>> {
         if let Some(arn) = known_arn
-            && let Some((lists, max_age)) = self.sharing.lists()
-            && let Some(g) = lists
+            && let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists
                 .target_groups
-                .get(max_age, || self.list_target_groups())
+                .get(reads, || self.list_target_groups())
                 .await?
-                .iter()
-                .find(|g| g.arn == arn)
+            && let Some(g) = all.iter().find(|g| g.arn == arn)
         {
             return Ok(Found::Ours(g.clone()));
         }
@@ -203,13 +201,12 @@ impl Elbv2 {
         uid: &str,
     ) -> Result<Found<LoadBalancer>> {
         if let Some(arn) = known_arn
-            && let Some((lists, max_age)) = self.sharing.lists()
-            && let Some(lb) = lists
+            && let Some((lists, reads)) = self.sharing.lists()
+            && let Some(all) = lists
                 .load_balancers
-                .get(max_age, || self.list_load_balancers())
+                .get(reads, || self.list_load_balancers())
                 .await?
-                .iter()
-                .find(|lb| lb.arn == arn)
+            && let Some(lb) = all.iter().find(|lb| lb.arn == arn)
         {
             return Ok(Found::Ours(lb.clone()));
         }
@@ -268,7 +265,7 @@ impl Elbv2 {
             let out = self
                 .client
                 .describe_target_groups()
-                .page_size(400)
+                .page_size(shared::ELB_PAGE as i32)
                 .set_marker(marker)
                 .customize()
                 .config_override(self.signed())
@@ -293,7 +290,7 @@ impl Elbv2 {
             let out = self
                 .client
                 .describe_load_balancers()
-                .page_size(400)
+                .page_size(shared::ELB_PAGE as i32)
                 .set_marker(marker)
                 .customize()
                 .config_override(self.signed())

@@ -25,6 +25,7 @@ use aws_smithy_http_client::tls;
 use tokio::sync::Mutex;
 
 pub use limiter::{ApiGatewayLimiter, LimiterSettings};
+pub use shared::ListReads;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -151,13 +152,13 @@ pub struct AccountClients {
 }
 
 impl AccountClients {
-    /// These clients, reading what many objects share from the account's lists taken at most
-    /// `max_age` ago (see [`shared`]).
-    pub fn sharing_reads(self, max_age: Duration) -> Self {
+    /// These clients, reading what many objects share from the account's lists as `reads`
+    /// says (see [`shared`]).
+    pub fn sharing_reads(self, reads: ListReads) -> Self {
         AccountClients {
-            apigateway: self.apigateway.sharing_reads(max_age),
-            ec2: self.ec2.sharing_reads(max_age),
-            elbv2: self.elbv2.sharing_reads(max_age),
+            apigateway: self.apigateway.sharing_reads(reads),
+            ec2: self.ec2.sharing_reads(reads),
+            elbv2: self.elbv2.sharing_reads(reads),
             ..self
         }
     }

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ConsumerStatus, CrossAccountApi, ProbeStatus, ProviderStatus, RouteStatus};
 use crate::aws::apigateway::RestApi;
-use crate::aws::{AccountClients, AccountKey, Ownership};
+use crate::aws::{AccountClients, AccountKey, ListReads, Ownership};
 use crate::conditions::StepCondition;
 use crate::error::Error;
 
@@ -49,21 +49,21 @@ pub struct Sides<'a> {
 }
 
 impl<'a> Side<'a> {
-    /// This side reading shared lists taken at most `max_age` ago.
-    fn sharing_reads(self, max_age: std::time::Duration) -> Self {
+    /// This side reading shared lists as `reads` says.
+    fn sharing_reads(self, reads: ListReads) -> Self {
         Side {
-            clients: self.clients.sharing_reads(max_age),
+            clients: self.clients.sharing_reads(reads),
             ..self
         }
     }
 }
 
 impl Sides<'_> {
-    /// Both sides reading shared lists taken at most `max_age` ago.
-    pub fn sharing_reads(self, max_age: std::time::Duration) -> Self {
+    /// Both sides reading shared lists as `reads` says.
+    pub fn sharing_reads(self, reads: ListReads) -> Self {
         Sides {
-            provider: self.provider.sharing_reads(max_age),
-            consumer: self.consumer.sharing_reads(max_age),
+            provider: self.provider.sharing_reads(reads),
+            consumer: self.consumer.sharing_reads(reads),
         }
     }
 }
