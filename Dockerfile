@@ -32,6 +32,10 @@ LABEL org.opencontainers.image.title="cross-account-api-operator" \
 COPY --from=build /cross-account-api-operator /cross-account-api-operator
 # distroless's "nonroot" user, by number: Kubernetes' runAsNonRoot can only verify a numeric USER.
 USER 65532:65532
+# glibc gives each thread that contends for the heap an arena of its own (up to eight per core),
+# each keeping what is freed into it for later: two serve a controller that mostly waits on the
+# network (BENCHMARKS.md "Memory"; `./dev bench` runs the binary with this image's ENV).
+ENV MALLOC_ARENA_MAX=2
 EXPOSE 8080
 ENTRYPOINT ["/cross-account-api-operator"]
 CMD ["run"]

@@ -130,6 +130,18 @@ def render(name: str, probe: bool = True) -> dict:
     return obj
 
 
+def image_env() -> dict[str, str]:
+    """What the image's runtime stage sets with `ENV`: the bench runs the binary as the image does."""
+    env = {}
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("FROM "):
+            env = {}
+        elif line.startswith("ENV "):
+            key, _, value = line[len("ENV "):].strip().partition("=")
+            env[key] = value
+    return env
+
+
 class Controller:
     def __init__(self, namespace: str, resync: str, quota_scale: float):
         with socket.socket() as s:
@@ -138,7 +150,7 @@ class Controller:
         self.proc = subprocess.Popen(
             [str(BIN), "run", "--namespace", namespace, "--resync-interval", resync,
              "--metrics-addr", f"127.0.0.1:{self.port}", "--apigateway-quota-scale", str(quota_scale)],
-            env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env={**os.environ, **image_env(), "RUST_LOG": "warn"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def metrics(self) -> dict[str, float]:
         for _ in range(100):

@@ -294,6 +294,22 @@ async fn created_chain_converges_repairs_drift_and_deletes_cleanly() {
         "{conditions:?}"
     );
     assert_shipped_iam_policies_sufficed(log_start).await;
+    // Being created, the object reads its REST APIs by id: its own writes leave the account's
+    // list stale before a second poll could share it (README "Shared reads").
+    let (_, creating) = support::emulator_requests(log_start).await;
+    let session = format!("xapi-{ns}-orders");
+    let calls = |op: &str| {
+        creating
+            .iter()
+            .filter(|r| r["operation"] == op && r["session"] == session.as_str())
+            .count()
+    };
+    assert!(
+        calls("GetRestApi") > calls("GetRestApis"),
+        "GetRestApi {}, GetRestApis {}",
+        calls("GetRestApi"),
+        calls("GetRestApis")
+    );
     let status = ready.status.clone().expect("status");
     let (ps, cs) = (
         status.provider.clone().expect("provider status"),

@@ -5,11 +5,13 @@ non-root user, with the binary as entrypoint."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shlex
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -74,6 +76,16 @@ def test_runtime_stage_ships_only_the_binary_as_nonroot():
     assert json.loads(entrypoint) == [f"/{BINARY}"]
     (cmd,) = [a for w, a in stage if w == "CMD"]
     assert json.loads(cmd) == ["run"]
+
+
+def test_runtime_stage_limits_glibc_arenas_as_the_bench_runs_it():
+    envs = [args for word, args in runtime_stage() if word == "ENV"]
+    assert "MALLOC_ARENA_MAX=2" in envs, envs
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    assert bench.image_env() == dict(e.partition("=")[::2] for e in envs)
 
 
 @pytest.fixture(scope="module")
