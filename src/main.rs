@@ -46,12 +46,13 @@ struct RunArgs {
     namespace: Option<String>,
     /// Scales API Gateway's control-plane quota periods for the client-side limiter
     /// (1.0: AWS's defaults; below 1 for an account with raised quotas).
-    #[arg(long, env = "XAPI_APIGATEWAY_QUOTA_SCALE", default_value_t = 1.0)]
+    #[arg(long, env = "XAPI_APIGATEWAY_QUOTA_SCALE", default_value_t = 1.0,
+          allow_negative_numbers = true, value_parser = positive_scale)]
     apigateway_quota_scale: f64,
     /// At most this many objects reconciled at once; the others wait their turn. Bounds the
     /// calls in flight (and the memory they hold) when many objects change together.
     #[arg(long, env = "XAPI_MAX_CONCURRENT_RECONCILES", default_value_t = 100,
-          value_parser = clap::value_parser!(u16).range(1..))]
+          allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
     /// Accept an inline `roleArn` in a CrossAccountApi (any tenant may then name any role the
     /// operator can assume). Off: only AccountRoles.
@@ -61,6 +62,15 @@ struct RunArgs {
     /// role. Off: such a side is refused.
     #[arg(long, env = "XAPI_ALLOW_OWN_CREDENTIALS", default_value_t = false)]
     allow_own_credentials: bool,
+}
+
+/// A quota scale: a finite number above zero (zero or less would lift the limiter altogether).
+fn positive_scale(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+        Ok(_) => Err("must be a finite number above 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[tokio::main]
@@ -154,11 +164,32 @@ const LEASE_NAME: &str = "cross-account-api-operator";
 mod tests {
     use super::*;
 
-    fn concurrency(args: &[&str]) -> Result<u16, clap::Error> {
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
         let cli = Cli::try_parse_from(["cross-account-api-operator", "run"].iter().chain(args))?;
         match cli.command {
-            Command::Run(run) => Ok(run.max_concurrent_reconciles),
+            Command::Run(run) => Ok(run),
             Command::Crd => unreachable!("parsed `run`"),
+        }
+    }
+
+    fn concurrency(args: &[&str]) -> Result<u16, clap::Error> {
+        run_args(args).map(|run| run.max_concurrent_reconciles)
+    }
+
+    #[test]
+    fn a_quota_scale_is_a_finite_number_above_zero() {
+        let scale = |v: &str| run_args(&["--apigateway-quota-scale", v]);
+        assert_eq!(
+            run_args(&[]).map(|r| r.apigateway_quota_scale).ok(),
+            Some(1.0)
+        );
+        assert_eq!(
+            scale("0.05").map(|r| r.apigateway_quota_scale).ok(),
+            Some(0.05)
+        );
+        for bad in ["0", "-1", "NaN", "inf", "fast"] {
+            let err = scale(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("--apigateway-quota-scale"), "{bad}: {err}");
         }
     }
 
@@ -169,7 +200,7 @@ mod tests {
             concurrency(&["--max-concurrent-reconciles", "1"]).ok(),
             Some(1)
         );
-        for bad in ["0", "65536", "many"] {
+        for bad in ["0", "-1", "65536", "many"] {
             let err = concurrency(&["--max-concurrent-reconciles", bad]).unwrap_err();
             assert!(
                 err.to_string().contains("--max-concurrent-reconciles"),
