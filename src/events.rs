@@ -146,10 +146,16 @@ impl Events {
                     &Patch::Merge(json!({ "series": series, "note": note })),
                 )
                 .await;
-            if patched.is_err() {
-                self.lock().forget(key);
+            match patched {
+                Ok(_) => return Ok(()),
+                // Gone (deleted, or expired by the API server's Event TTL): a new Event starts
+                // the series again.
+                Err(kube::Error::Api(e)) if e.code == 404 => self.lock().forget(key),
+                Err(e) => {
+                    self.lock().forget(key);
+                    return Err(e);
+                }
             }
-            return patched.map(|_| ());
         }
         let name = format!(
             "{}.{:x}",

@@ -173,6 +173,29 @@ async fn tenants_reach_only_the_accounts_granted_to_them() {
         1,
         "one Event for the repeated refusal"
     );
+    // The Event gone (deleted, or expired by the API server's TTL): the next refusal makes a
+    // new one rather than being lost on a patch of the old.
+    let first = support::warnings(&admin, &ns, "tenant", "RoleNotPermitted").await;
+    let first_name = first
+        .first()
+        .and_then(|e| e.metadata.name.clone())
+        .expect("the Warning's name");
+    Api::<k8s_openapi::api::events::v1::Event>::namespaced(admin.clone(), &ns)
+        .delete(&first_name, &Default::default())
+        .await
+        .expect("delete the Warning");
+    // The next retry is the backoff's 60 s away; the one after it, 120 s more.
+    support::wait_until(
+        Duration::from_secs(100),
+        "a new Warning for the next refusal",
+        || async {
+            let refusals = support::warnings(&admin, &ns, "tenant", "RoleNotPermitted").await;
+            refusals
+                .iter()
+                .any(|e| e.metadata.name.as_deref() != Some(first_name.as_str()))
+        },
+    )
+    .await;
     assert!(sessions_named(&session).await.is_empty());
     assert!(calls_by(start, &session).await.is_empty());
 
