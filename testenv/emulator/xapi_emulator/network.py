@@ -37,16 +37,22 @@ def _net(cidr: str | None) -> Network | None:
         return None
 
 
-def enis_with_ip(ip: str) -> list[Any]:
-    """Every ENI of every account and region that holds ``ip``."""
-    found = []
+def enis_by_ip() -> dict[str, list[Any]]:
+    """Every ENI of every account and region, by each address it holds."""
+    index: dict[str, list[Any]] = {}
     for _account, _region, backend in ec2_backends.iter_backends():
         for eni in list(getattr(backend, "enis", {}).values()):
             addresses = {a.get("PrivateIpAddress") for a in eni.private_ip_addresses if isinstance(a, dict)}
             addresses.add(eni.private_ip_address)
-            if ip in addresses:
-                found.append(eni)
-    return found
+            for ip in addresses:
+                if ip:
+                    index.setdefault(ip, []).append(eni)
+    return index
+
+
+def enis_with_ip(ip: str) -> list[Any]:
+    """Every ENI of every account and region that holds ``ip``."""
+    return enis_by_ip().get(ip, [])
 
 
 def route_table_of(subnet: Any) -> Any | None:
@@ -127,15 +133,16 @@ def _egress_allows(lb: Any, ip: str, port: int) -> bool:
     return False
 
 
-def reached_eni(lb: Any, ip: str, port: int) -> Any | None:
-    """The ENI a TCP connection from ``lb`` to ``ip:port`` arrives at, or None."""
+def reached_eni(lb: Any, ip: str, port: int, enis: dict[str, list[Any]] | None = None) -> Any | None:
+    """The ENI a TCP connection from ``lb`` to ``ip:port`` arrives at, or None. ``enis``: an
+    index from :func:`enis_by_ip` for many such questions about one state."""
     subnets = list(lb.subnets or [])
     if not subnets:
         return None
     sources = [n for n in (_net(s.cidr_block) for s in subnets) if n is not None]
     lb_account = subnets[0].ec2_backend.account_id
     # Group references only count within the NLB's own account.
-    for eni in enis_with_ip(ip):
+    for eni in enis.get(ip, []) if enis is not None else enis_with_ip(ip):
         if eni.subnet is None:
             continue
         same_vpc = eni.subnet.vpc_id == lb.vpc_id

@@ -40,15 +40,22 @@ INITIAL = ("initial", "Elb.RegistrationInProgress", "Target registration is in p
 _MAX_PERIODS = 64
 
 
-def load_balancer_using(backend: Any, tg_arn: str) -> Any | None:
-    """The load balancer whose listener forwards to the group (an NLB group has one)."""
+def load_balancers_by_group(backend: Any) -> dict[str, Any]:
+    """Each target group's load balancer: the one whose listener forwards to it (an NLB group
+    has one; the first found, as AWS allows no second)."""
+    found: dict[str, Any] = {}
     for lb in backend.load_balancers.values():
         for listener in lb.listeners.values():
             for rule in listener.rules.values():
                 for action in rule.actions:
-                    if tg_arn in backend._get_target_group_arns_from(action_data=action.data):
-                        return lb
-    return None
+                    for arn in backend._get_target_group_arns_from(action_data=action.data):
+                        found.setdefault(arn, lb)
+    return found
+
+
+def load_balancer_using(backend: Any, tg_arn: str) -> Any | None:
+    """The load balancer whose listener forwards to the group."""
+    return load_balancers_by_group(backend).get(tg_arn)
 
 
 def _port(value: Any, default: int) -> int:
@@ -65,13 +72,19 @@ def check_port(tg: Any, entry: dict[str, Any]) -> int:
     return _port(tg.health_check_port, traffic)
 
 
-def reachable(lb: Any, tg: Any, entry: dict[str, Any]) -> bool:
-    return network.reached_eni(lb, entry["Id"], check_port(tg, entry)) is not None
+def reachable(lb: Any, tg: Any, entry: dict[str, Any], enis: dict[str, list[Any]] | None) -> bool:
+    return network.reached_eni(lb, entry["Id"], check_port(tg, entry), enis) is not None
 
 
-def observe_group(backend: Any, tg: Any) -> Any | None:
-    """Record reachability changes of the group's targets; returns its load balancer."""
-    lb = load_balancer_using(backend, tg.arn)
+def observe_group(
+    backend: Any,
+    tg: Any,
+    lbs: dict[str, Any] | None = None,
+    enis: dict[str, list[Any]] | None = None,
+) -> Any | None:
+    """Record reachability changes of the group's targets; returns its load balancer. ``lbs``
+    and ``enis``: indexes of the current state, when many groups are observed at once."""
+    lb = lbs.get(tg.arn) if lbs is not None else load_balancer_using(backend, tg.arn)
     now = clock.now()
     if lb is None:
         tg.__dict__["xapi_in_use_since"] = None
@@ -79,7 +92,7 @@ def observe_group(backend: Any, tg: Any) -> Any | None:
     if tg.__dict__.get("xapi_in_use_since") is None:
         tg.__dict__["xapi_in_use_since"] = now
     for entry in tg.targets.values():
-        ok = reachable(lb, tg, entry)
+        ok = reachable(lb, tg, entry, enis)
         periods = entry.setdefault("xapi_reach", [])
         if not periods or periods[-1][1] != ok:
             periods.append((now, ok))
@@ -88,10 +101,13 @@ def observe_group(backend: Any, tg: Any) -> Any | None:
 
 
 def observe_all() -> None:
+    # Indexed once per call: this runs after every write, over every group of every account.
+    enis = network.enis_by_ip()
     for _account, _region, backend in elbv2_backends.iter_backends():
+        lbs = load_balancers_by_group(backend)
         for tg in list(backend.target_groups.values()):
             if tg.target_type == "ip":
-                observe_group(backend, tg)
+                observe_group(backend, tg, lbs, enis)
 
 
 def after_call(action: str | None) -> None:
