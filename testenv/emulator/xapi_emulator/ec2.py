@@ -24,6 +24,9 @@
   message (moto names a set of every id for security groups).
 * Limits: tag keys <= 128 and values <= 256 characters, security group
   descriptions <= 255 characters (InvalidParameterValue).
+* A resource's own tags are read from the tag table by its id (moto scans
+  every tag of the account for each resource, which makes a Describe of N
+  resources cost N x the account's tags); the answer is the same.
 * After every call that is not a Describe/Get, NLB target health records
   whether targets are still reachable (targethealth.py): routes, peering,
   security groups and ENIs decide it.
@@ -45,10 +48,12 @@ from moto.ec2.exceptions import (
     InvalidVpcEndPointIdError,
 )
 from moto.ec2.models import EC2Backend
+from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.responses import EC2Response
 from moto.ec2.responses.vpcs import VPCs
 from moto.core.responses import ActionResult
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
 from . import clock, consistency, targethealth
 
@@ -403,6 +408,15 @@ def _call_action(orig):
     return call_action
 
 
+def _own_tags(self: Any) -> list[dict[str, str]]:
+    """moto's TaggedEC2Resource.get_tags, by the resource's id instead of a scan."""
+    if not self.id:
+        return []
+    kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
+    own = self.ec2_backend.tags.get(self.id, {})
+    return [{"resource_id": self.id, "key": k, "value": v, "resource_type": kind} for k, v in own.items()]
+
+
 _installed = False
 
 
@@ -411,6 +425,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    TaggedEC2Resource.get_tags = _own_tags
     VPCEndPoint.state = property(_get_state, _set_state)
     EC2Backend.create_vpc_endpoint = _create_vpc_endpoint(EC2Backend.create_vpc_endpoint)
     EC2Backend.modify_vpc_endpoint = _modify_vpc_endpoint(EC2Backend.modify_vpc_endpoint)
